@@ -1,0 +1,264 @@
+"""A model of a pipeline: an inference session plus the Lua script around it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ros_vision_pipe.engine.context import FrameContext
+from ros_vision_pipe.engine.errors import InferenceError, ScriptError, frame_suffix
+from ros_vision_pipe.engine.lua.convert import from_lua, is_table, to_lua
+from ros_vision_pipe.engine.lua.host_api import install_vp
+from ros_vision_pipe.engine.lua.sandbox import LuaScript
+from ros_vision_pipe.engine.lua.tensor import Tensor
+from ros_vision_pipe.engine.records import ModelOutcome, ModelSpec, ResultStatus
+from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
+
+#: Builds the session of a model; tests inject slow or failing ones.
+SessionFactory = Callable[[ModelSpec, int, bool], InferenceSession]
+
+
+def onnx_session_factory(spec: ModelSpec, intra_op_threads: int, allow_spinning: bool) -> InferenceSession:
+    """The default ``SessionFactory``: a real ONNX Runtime session."""
+    return OnnxSession(
+        spec.model_path,
+        model_name=spec.name,
+        providers=spec.providers,
+        intra_op_threads=intra_op_threads,
+        allow_spinning=allow_spinning,
+        dynamic_shape=spec.dynamic_shape,
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What preprocess produced for one frame: the feeds and the script's own state.
+
+    Attributes:
+        feeds: Input name -> array, checked against the model's inputs.
+        state: Second value returned by ``preprocess``, handed to ``postprocess`` as
+            its third argument (Lua value; lives in the model's runtime).
+    """
+
+    feeds: dict[str, np.ndarray]
+    state: Any = None
+
+
+def _describe(array: np.ndarray) -> str:
+    return f"{array.dtype} [{','.join(str(d) for d in array.shape)}]"
+
+
+def _model_description(session: InferenceSession, spec: ModelSpec) -> dict[str, Any]:
+    def specs(items: Sequence[TensorSpec]) -> list[dict[str, Any]]:
+        return [
+            {"name": s.name, "shape": [-1 if d is None else d for d in s.shape], "dtype": s.dtype}
+            for s in items
+        ]
+
+    return {
+        "name": spec.name,
+        "inputs": specs(session.inputs),
+        "outputs": specs(session.outputs),
+        "metadata": dict(session.metadata),
+    }
+
+
+class Model:
+    """One ONNX session and one Lua script with ``preprocess`` and ``postprocess``.
+
+    ``preprocess(ctx)`` returns a tensor, a table of named tensors (multi-input
+    models), or nil to skip; it may return a second value, handed to
+    ``postprocess(outputs, ctx, state)``. ``outputs`` holds the output tensors both
+    by position (``outputs[1]``) and by name.
+    """
+
+    def __init__(self, spec: ModelSpec, session: InferenceSession, script: LuaScript) -> None:
+        """Assemble a model from its parts (see ``Model.load``)."""
+        self.spec = spec
+        self.name = spec.name
+        self.session = session
+        self.script = script
+        self._preprocess = script.global_function("preprocess")
+        self._postprocess = script.global_function("postprocess")
+        for function, fname in ((self._preprocess, "preprocess"), (self._postprocess, "postprocess")):
+            if function is None:
+                raise ScriptError(
+                    f"{script.display_name} does not define a global function {fname}(...) "
+                    f"(model {spec.name!r})"
+                )
+        self._inputs = {s.name: s for s in session.inputs}
+        self._single_input = session.inputs[0].name if len(session.inputs) == 1 else None
+        self._output_names = [s.name for s in session.outputs]
+
+    @classmethod
+    def load(
+        cls,
+        spec: ModelSpec,
+        *,
+        intra_op_threads: int,
+        allow_spinning: bool,
+        display_root: Any = None,
+        session_factory: SessionFactory = onnx_session_factory,
+    ) -> Model:
+        """Create the session, then the script's runtime with ``vp`` and ``MODEL`` defined.
+
+        Raises:
+            ModelLoadError: The ONNX file cannot be loaded.
+            ScriptError: The script cannot be loaded or lacks preprocess/postprocess.
+        """
+        session = session_factory(spec, intra_op_threads, allow_spinning)
+        description = _model_description(session, spec)
+        script = LuaScript(
+            spec.script_path,
+            owner=spec.name,
+            search_dir=display_root or spec.script_path.parent,
+            display_root=display_root,
+            install=lambda s: install_vp(s, {"MODEL": description}),
+        )
+        return cls(spec, session, script)
+
+    # -- the three steps -------------------------------------------------------------
+
+    def lua_context(self, ctx: FrameContext) -> Any:
+        """Build the read-only Lua view of ``ctx`` for this model's runtime."""
+        runtime = self.script.runtime
+        width, height = ctx.original_size
+        table = to_lua(
+            runtime,
+            {
+                "frame_id": ctx.frame_id,
+                "timestamp": ctx.timestamp,
+                "encoding": ctx.encoding,
+                "source": ctx.source,
+                "original_size": [width, height],
+                "width": width,
+                "height": height,
+                "results": ctx.results,
+                "metadata": ctx.metadata,
+            },
+        )
+        table["image"] = Tensor(ctx.image)
+        return self.script.readonly(table, "ctx")
+
+    def preprocess(self, ctx: FrameContext) -> Prepared | None:
+        """Run the script's ``preprocess``; None means skip this model (spec 3.3)."""
+        with self.script.lock:
+            returned = self.script.call(
+                self._preprocess, "preprocess", self.lua_context(ctx), frame_id=ctx.frame_id
+            )
+            if isinstance(returned, tuple):
+                value, state = (returned + (None, None))[:2]
+            else:
+                value, state = returned, None
+            if value is None:
+                return None
+            return Prepared(self._feeds(value, ctx.frame_id), state)
+
+    def _feeds(self, value: Any, frame_id: int) -> dict[str, np.ndarray]:
+        where = frame_suffix(self.name, frame_id)
+        if isinstance(value, Tensor):
+            if self._single_input is None:
+                raise InferenceError(
+                    f"preprocess returned one tensor but the model has inputs "
+                    f"{list(self._inputs)}: return a table of named tensors{where}"
+                )
+            feeds = {self._single_input: value.array}
+        elif is_table(value):
+            feeds = {}
+            for key, item in value.items():
+                if not isinstance(item, Tensor):
+                    raise InferenceError(
+                        f"preprocess returned {key!r} = {type(item).__name__}, expected a tensor{where}"
+                    )
+                feeds[str(key)] = item.array
+        else:
+            raise InferenceError(
+                f"preprocess must return a tensor, a table of tensors or nil, "
+                f"got {type(value).__name__}{where}"
+            )
+        unknown = sorted(set(feeds) - set(self._inputs))
+        missing = sorted(set(self._inputs) - set(feeds))
+        if unknown or missing:
+            raise InferenceError(
+                f"preprocess feeds {sorted(feeds)} do not match the model inputs "
+                f"{list(self._inputs)} (unknown {unknown}, missing {missing}){where}"
+            )
+        for name, array in feeds.items():
+            self._check_input(self._inputs[name], array, where)
+        return feeds
+
+    def _check_input(self, spec: TensorSpec, array: np.ndarray, where: str) -> None:
+        rank_ok = array.ndim == len(spec.shape)
+        dims_ok = rank_ok and all(
+            want is None or want == got or (index == 0 and want == 1)
+            for index, (want, got) in enumerate(zip(spec.shape, array.shape))
+        )
+        if str(array.dtype) != spec.dtype or not dims_ok:
+            raise InferenceError(
+                f"input {spec.name!r}: expected {spec.describe()}, got {_describe(array)}{where}"
+            )
+
+    def infer(self, prepared: Prepared, frame_id: int) -> list[np.ndarray]:
+        """Run the session; a batch on a model whose batch is fixed at 1 runs one item at a time."""
+        feeds = prepared.feeds
+        batch = {array.shape[0] for array in feeds.values() if array.ndim > 0}
+        needs_split = len(batch) == 1 and next(iter(batch)) > 1 and any(
+            self._inputs[name].fixed_batch for name in feeds
+        )
+        try:
+            if not needs_split:
+                return self.session.run(feeds)
+            size = next(iter(batch))
+            parts = [self.session.run({n: a[i : i + 1] for n, a in feeds.items()}) for i in range(size)]
+            return [np.concatenate([part[k] for part in parts], axis=0) for k in range(len(parts[0]))]
+        except InferenceError:
+            raise
+        except Exception as error:  # the runtime raises several unrelated types
+            raise InferenceError(
+                f"inference failed: {error}{frame_suffix(self.name, frame_id)}"
+            ) from error
+
+    def postprocess(self, outputs: Sequence[np.ndarray], ctx: FrameContext, prepared: Prepared) -> Any:
+        """Run the script's ``postprocess``; returns its result converted to Python."""
+        with self.script.lock:
+            runtime = self.script.runtime
+            table = runtime.table()
+            for index, (name, array) in enumerate(zip(self._output_names, outputs), start=1):
+                handle = Tensor(array)
+                table[index] = handle
+                table[name] = handle
+            returned = self.script.call(
+                self._postprocess,
+                "postprocess",
+                table,
+                self.lua_context(ctx),
+                prepared.state,
+                frame_id=ctx.frame_id,
+            )
+            try:
+                return from_lua(returned)
+            except (TypeError, ValueError) as error:
+                raise ScriptError(
+                    f"{self.script.display_name}: postprocess returned an unusable value: "
+                    f"{error}{frame_suffix(self.name, ctx.frame_id)}"
+                ) from error
+
+    def run(self, ctx: FrameContext) -> ModelOutcome:
+        """Preprocess, infer and postprocess one frame (single and serial modes)."""
+        start = time.perf_counter()
+        prepared = self.preprocess(ctx)
+        if prepared is None:
+            return ModelOutcome(
+                self.name, ResultStatus.SKIPPED, None, ctx.frame_id,
+                latency_ms=(time.perf_counter() - start) * 1e3,
+            )
+        outputs = self.infer(prepared, ctx.frame_id)
+        value = self.postprocess(outputs, ctx, prepared)
+        return ModelOutcome(
+            self.name, ResultStatus.OK, value, ctx.frame_id,
+            latency_ms=(time.perf_counter() - start) * 1e3,
+        )

@@ -1,0 +1,58 @@
+"""What every execution mode shares: the runner protocol and the fusion step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ros_vision_pipe.engine.config import LoadedConfig
+from ros_vision_pipe.engine.context import FrameContext
+from ros_vision_pipe.engine.errors import ScriptError, frame_suffix
+from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
+from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
+
+
+class ModeRunner(Protocol):
+    """Runs the models of a pipeline on frames, in one execution mode."""
+
+    def process(self, ctx: FrameContext) -> FrameResult:
+        """Run every model on ``ctx`` and return the frame's result (raises on failure)."""
+        ...
+
+    def close(self) -> None:
+        """Stop and join every thread the runner owns."""
+        ...
+
+
+def call_config_function(
+    config: LoadedConfig, function: Any, name: str, results: Mapping[str, Any], frame_id: int
+) -> Any:
+    """Call ``fusion(results)`` or ``aggregator(results)`` in the configuration's runtime."""
+    script = config.script
+    with script.lock:
+        returned = script.call(function, name, to_lua(script.runtime, dict(results)), frame_id=frame_id)
+        try:
+            return from_lua(returned)
+        except (TypeError, ValueError) as error:
+            raise ScriptError(
+                f"{script.display_name}: {name} returned an unusable value: {error}"
+                f"{frame_suffix(None, frame_id)}"
+            ) from error
+
+
+def frame_result(
+    config: LoadedConfig, mode: Mode, ctx: FrameContext, outcomes: dict[str, ModelOutcome]
+) -> FrameResult:
+    """Assemble a frame's result, running ``fusion`` when the configuration defines it."""
+    fused = None
+    if config.fusion is not None:
+        fused = call_config_function(config, config.fusion, "fusion", ctx.results, ctx.frame_id)
+    return FrameResult(
+        frame_id=ctx.frame_id,
+        source=ctx.source,
+        timestamp=ctx.timestamp,
+        mode=mode,
+        outcomes=outcomes,
+        fused=fused,
+        has_fused=config.fusion is not None,
+    )

@@ -1,0 +1,158 @@
+"""Shared records of the engine: enums and frozen dataclasses passed between layers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+
+class Mode(enum.Enum):
+    """Execution mode of a pipeline (spec 3.2-3.5)."""
+
+    SINGLE = "single"
+    SERIAL = "serial"
+    PARALLEL_SYNC = "parallel_sync"
+    PARALLEL_ASYNC = "parallel_async"
+
+
+class ResultStatus(enum.Enum):
+    """What happened to one model on one frame."""
+
+    OK = "ok"  # computed on this frame
+    SKIPPED = "skipped"  # preprocess returned nil (spec 3.3), or the frame is not on the model's interval yet
+    ERROR = "error"  # the model failed on this frame (per-worker isolation, parallel_async)
+    REUSED = "reused"  # parallel_async: latest result of an earlier frame
+
+
+class OverflowPolicy(enum.Enum):
+    """What a bounded queue does when it is full."""
+
+    DROP_OLDEST = "drop_oldest"  # discard the oldest queued item, count it, accept the new one
+    BLOCK = "block"  # the producer waits for room
+    REJECT = "reject"  # the new item is refused (frame-level pipeline ``submit``)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a pipeline, validated from the Lua configuration.
+
+    Attributes:
+        name: Unique model name; key of its result in ``ctx.results``.
+        model_path: Absolute path of the ONNX file.
+        script_path: Absolute path of the Lua script defining preprocess/postprocess.
+        providers: ONNX Runtime execution providers, in priority order.
+        intra_op_threads: Threads per inference; ``None`` picks a default for the mode.
+        dynamic_shape: Rewrite every input/output dimension to symbolic at load time.
+        frame_interval: parallel_async: run on frames whose index is a multiple of this.
+        max_queue_size: parallel_async: bound of the worker's queue.
+        overflow: parallel_async: what a full worker queue does.
+    """
+
+    name: str
+    model_path: Path
+    script_path: Path
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    intra_op_threads: int | None = None
+    dynamic_shape: bool = False
+    frame_interval: int = 1
+    max_queue_size: int = 2
+    overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated pipeline configuration (spec 3.6).
+
+    Attributes:
+        config_file: The Lua configuration file it was read from.
+        mode: Execution mode.
+        models: The models, in configuration order.
+        has_fusion: Whether the configuration defines ``fusion(results)``.
+        has_aggregator: Whether the configuration defines ``aggregator(results)``.
+        max_pending_frames: Frame-level pipeline: frames submitted but not yet collected.
+        submit_overflow: Frame-level pipeline: what ``submit`` does when that bound is reached.
+    """
+
+    config_file: Path
+    mode: Mode
+    models: tuple[ModelSpec, ...]
+    has_fusion: bool = False
+    has_aggregator: bool = False
+    max_pending_frames: int = 8
+    submit_overflow: OverflowPolicy = OverflowPolicy.REJECT
+
+    def model(self, name: str) -> ModelSpec:
+        """Return the spec of the model called ``name``."""
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """The result of one model for one frame, with its provenance.
+
+    Attributes:
+        model: Model name.
+        status: What happened (ok, skipped, error, reused).
+        value: The postprocess result converted to Python (dicts, lists, numbers,
+            strings, ndarrays); ``None`` when skipped or failed.
+        computed_on: Frame index the value was computed on (== the frame's index when fresh).
+        age: Frames between the value's frame and this frame (0 when fresh).
+        latency_ms: Wall time of preprocess + inference + postprocess, milliseconds.
+        error: Error message when ``status`` is ERROR.
+    """
+
+    model: str
+    status: ResultStatus
+    value: Any
+    computed_on: int
+    age: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def fresh(self) -> bool:
+        """True when the value was computed on this very frame."""
+        return self.status is ResultStatus.OK
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything the pipeline produced for one frame.
+
+    Attributes:
+        frame_id: Pipeline frame index of the source (0, 1, 2, ...).
+        source: Source (camera / topic) the frame came from.
+        timestamp: Capture time of the frame, seconds.
+        mode: Execution mode that produced it.
+        outcomes: Per model outcome, in configuration order.
+        fused: Output of ``fusion``/``aggregator`` converted to Python, if defined.
+        has_fused: Whether a fusion/aggregator function ran.
+        error: Frame-level failure (frame-level pipeline only; ``run`` raises instead).
+        stamp: Opaque value handed in with the frame and returned untouched (e.g. a ROS header).
+    """
+
+    frame_id: int
+    source: str
+    timestamp: float
+    mode: Mode
+    outcomes: Mapping[str, ModelOutcome] = field(default_factory=lambda: MappingProxyType({}))
+    fused: Any = None
+    has_fused: bool = False
+    error: str | None = None
+    stamp: Any = None
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """Model name -> value, as ``ctx.results`` holds them (skipped models absent)."""
+        return {
+            name: outcome.value
+            for name, outcome in self.outcomes.items()
+            if outcome.value is not None
+        }

@@ -1,0 +1,191 @@
+"""The inference runtime behind a small Protocol, and its ONNX Runtime implementation.
+
+Tests swap in a slow or failing session through ``InferenceSession``; everything
+else runs real ONNX models through ``OnnxSession``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Protocol
+
+import numpy as np
+
+from ros_vision_pipe.engine.errors import ModelLoadError
+
+#: ONNX Runtime element types -> numpy dtype names.
+_ORT_DTYPES: dict[str, str] = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+#: Short provider names accepted in configurations.
+PROVIDER_ALIASES: dict[str, str] = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape and dtype of a model input or output.
+
+    ``shape`` holds ints for fixed dimensions and ``None`` for symbolic ones.
+    """
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    def describe(self) -> str:
+        """Human-readable ``float32 [1,3,?,?]``."""
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype} [{dims}]"
+
+    @property
+    def fixed_batch(self) -> bool:
+        """True when the leading (batch) dimension is fixed at 1."""
+        return len(self.shape) > 0 and self.shape[0] == 1
+
+
+class InferenceSession(Protocol):
+    """What the engine needs from an inference runtime."""
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """Model inputs, in order."""
+        ...
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        """Model outputs, in order."""
+        ...
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Custom metadata of the model file (e.g. a label list)."""
+        ...
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Run one inference; returns the outputs in ``outputs`` order."""
+        ...
+
+
+def resolve_providers(names: Sequence[str]) -> tuple[str, ...]:
+    """Map short or full provider names to ONNX Runtime names (``"cuda"`` -> ``CUDAExecutionProvider``)."""
+    return tuple(PROVIDER_ALIASES.get(name.lower(), name) for name in names)
+
+
+def _spec(node: object) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else None for d in node.shape)  # type: ignore[attr-defined]
+    ort_type = node.type  # type: ignore[attr-defined]
+    return TensorSpec(node.name, shape, _ORT_DTYPES.get(ort_type, ort_type))  # type: ignore[attr-defined]
+
+
+def _dynamic_model_bytes(path: Path) -> bytes:
+    """Return the model with every graph input/output dimension made symbolic.
+
+    Models exported with a static shape (e.g. CenterFace ``[10,3,32,32]``) are fully
+    convolutional in fact; symbolic dims let them take any batch and image size.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    for kind, values in (("in", model.graph.input), ("out", model.graph.output)):
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            for index, dim in enumerate(dims):
+                if index == 1 and kind == "in" and dim.HasField("dim_value") and dim.dim_value <= 4:
+                    continue  # keep the channel count of NCHW inputs
+                dim.ClearField("dim_value")
+                dim.dim_param = f"{value.name}_d{index}"
+    del model.graph.value_info[:]
+    return bytes(model.SerializeToString())
+
+
+class OnnxSession:
+    """An ONNX Runtime session configured for one model of a pipeline."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        model_name: str,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        intra_op_threads: int = 0,
+        allow_spinning: bool = True,
+        dynamic_shape: bool = False,
+    ) -> None:
+        """Load ``path`` and create the session.
+
+        Args:
+            path: ONNX file.
+            model_name: Model name, for error messages.
+            providers: Execution providers in priority order.
+            intra_op_threads: Threads per inference (0 = ONNX Runtime default).
+            allow_spinning: Let idle intra-op threads spin (off when models share cores).
+            dynamic_shape: Make every input/output dimension symbolic before loading.
+
+        Raises:
+            ModelLoadError: The file is missing, corrupt, or a provider is not installed.
+        """
+        import onnxruntime as ort
+
+        where = f"model {model_name!r}, file {str(path)!r}"
+        if not path.is_file():
+            raise ModelLoadError(f"ONNX file not found: {str(path)!r} (model {model_name!r})")
+        available = ort.get_available_providers()
+        missing = [p for p in providers if p not in available]
+        if missing:
+            raise ModelLoadError(
+                f"execution provider(s) {missing} not available ({where}); "
+                f"this onnxruntime build offers {available}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(intra_op_threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        if not allow_spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            source: str | bytes = _dynamic_model_bytes(path) if dynamic_shape else str(path)
+            self._session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
+        except Exception as error:  # onnxruntime raises several unrelated types
+            raise ModelLoadError(f"cannot load ONNX model ({where}): {error}") from error
+        self._inputs = tuple(_spec(node) for node in self._session.get_inputs())
+        self._outputs = tuple(_spec(node) for node in self._session.get_outputs())
+        self._output_names = [spec.name for spec in self._outputs]
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self._metadata: Mapping[str, str] = MappingProxyType(dict(meta))
+        self.providers: tuple[str, ...] = tuple(self._session.get_providers())
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """Model inputs, in order."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        """Model outputs, in order."""
+        return self._outputs
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Custom metadata of the model file."""
+        return self._metadata
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Run one inference (releases the GIL while ONNX Runtime computes)."""
+        return list(self._session.run(self._output_names, dict(feeds)))
