@@ -148,10 +148,11 @@ def load_config(path: Path | str) -> LoadedConfig:
     raw = script.main_result
     if isinstance(raw, tuple):
         raw = raw[0] if raw else None
-    table = raw if is_table(raw) else script.runtime.globals()
+    returned_table = is_table(raw)
+    table = raw if returned_table else script.runtime.globals()
     functions = {key: table[key] for key in ("fusion", "aggregator")}
     plain = {key: table[key] for key in _TOP_LEVEL_KEYS | {"models"} if table[key] is not None}
-    if table is not script.runtime.globals():
+    if returned_table:
         unknown = sorted(str(k) for k in table.keys() if k not in _TOP_LEVEL_KEYS)
         if unknown:
             raise v.fail(f"unknown key(s) {unknown}; expected some of {sorted(_TOP_LEVEL_KEYS)}")

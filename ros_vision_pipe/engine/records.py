@@ -136,6 +136,8 @@ class FrameResult:
         has_fused: Whether a fusion/aggregator function ran.
         error: Frame-level failure (frame-level pipeline only; ``run`` raises instead).
         stamp: Opaque value handed in with the frame and returned untouched (e.g. a ROS header).
+        dropped: The frame was dropped before its main model ran (a full queue, or
+            ``submit`` with ``drop_oldest``); ``error`` says where.
     """
 
     frame_id: int
@@ -147,6 +149,7 @@ class FrameResult:
     has_fused: bool = False
     error: str | None = None
     stamp: Any = None
+    dropped: bool = False
 
     @property
     def results(self) -> dict[str, Any]:
@@ -156,3 +159,72 @@ class FrameResult:
             for name, outcome in self.outcomes.items()
             if outcome.value is not None
         }
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Counters of one model on one source, as published on ``/diagnostics``.
+
+    Every outcome is counted once, where it is created: ``runs``, ``skipped``
+    (preprocess returned nil) and ``errors`` by the thread that ran the model;
+    ``reused`` and ``skipped`` ("no result yet") by the parallel_async aggregator.
+
+    Attributes:
+        source: Source (camera / topic) the frames came from.
+        model: Model name.
+        runs: Frames on which the model computed a value.
+        skipped: Frames with no value: preprocess returned nil, or (parallel_async)
+            no result of the model existed yet.
+        reused: parallel_async: frames that carried an earlier frame's value.
+        errors: Frames on which the model failed.
+        dropped: parallel_async: frames discarded from the model's full queue.
+        queue_depth: Frames waiting in the model's queue for this source now.
+        latency_mean_ms: Mean preprocess + inference + postprocess time of recent runs.
+        latency_p95_ms: 95th percentile of the same samples.
+        latency_samples: Number of recent runs the two figures are computed on.
+    """
+
+    source: str
+    model: str
+    runs: int = 0
+    skipped: int = 0
+    reused: int = 0
+    errors: int = 0
+    dropped: int = 0
+    queue_depth: int = 0
+    latency_mean_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    latency_samples: int = 0
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """A snapshot of a pipeline's counters (``Pipeline.stats()``).
+
+    Attributes:
+        mode: Execution mode.
+        models: One entry per (source, model) pair seen so far, sources in first-seen order.
+        frames_in: Frames given to ``run`` or accepted by ``submit``.
+        frames_out: Frame results handed back (``run`` returns, ``try_get_result``/``wait_result``).
+        frames_failed: Frames that raised (``run``) or came back with ``error`` set.
+        frames_rejected: Frames ``submit`` refused (``reject`` policy, or ``block`` timed out).
+        frames_dropped: Frames dropped whole: ``submit`` with ``drop_oldest``, or the
+            main model's queue overflowing (parallel_async).
+        pending: Frames submitted to the frame-level pipeline and not yet collected.
+    """
+
+    mode: Mode
+    models: tuple[ModelStats, ...] = ()
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_failed: int = 0
+    frames_rejected: int = 0
+    frames_dropped: int = 0
+    pending: int = 0
+
+    def model(self, name: str, source: str = "default") -> ModelStats:
+        """The counters of model ``name`` on ``source`` (zeros when it has seen no frame)."""
+        for stats in self.models:
+            if stats.model == name and stats.source == source:
+                return stats
+        return ModelStats(source=source, model=name)

@@ -31,6 +31,7 @@ _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _PRELUDE = r"""
 local require_impl, print_impl = ...
 local clock, time = os.clock, os.time
+local traceback = debug.traceback
 python = nil
 os = { clock = clock, time = time }
 io = nil
@@ -55,6 +56,13 @@ print = function(...)
   local parts = {}
   for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
   print_impl(table.concat(parts, "\t"))
+end
+-- How the engine calls script functions: errors come back with a Lua traceback.
+return function(fn, ...)
+  return xpcall(fn, function(e)
+    if type(e) == "string" then return traceback(e, 2) end
+    return e
+  end, ...)
 end
 """
 
@@ -148,7 +156,7 @@ class LuaScript:
         self._loadstring = self.runtime.eval("loadstring")
         self._modules: dict[str, Any] = {}
         self._loading: set[str] = set()
-        self.runtime.execute(_PRELUDE, self._require, self._print)
+        self._protected_call = self.runtime.execute(_PRELUDE, self._require, self._print)
         self.readonly = self.runtime.execute(_READONLY)
         self._host_table = self.runtime.table()
         self._wrap_host = self.runtime.execute(_WRAP_HOST, self._host_table)
@@ -179,7 +187,9 @@ class LuaScript:
             try:
                 result = function(*args)
             except Exception as error:  # reported to Lua as error(), with the script's line
-                return (False, f"{name}: {error}")
+                text = str(error)
+                short = name.rpartition(".")[2]
+                return (False, f"vp.{text}" if text.startswith(short + ":") else f"{name}: {text}")
             if isinstance(result, tuple):
                 return (True, *result)
             return (True, result)
@@ -240,11 +250,17 @@ class LuaScript:
         """
         with self.lock:
             try:
-                return function(*args)
-            except lua.LuaError as error:
+                returned = self._protected_call(function, *args)
+            except (lua.LuaError, AttributeError, TypeError, ValueError) as error:
                 raise self._script_error(error, name, frame_id) from error
+        ok, rest = (returned[0], returned[1:]) if isinstance(returned, tuple) else (returned, ())
+        if not ok:
+            raise self._script_error(rest[0] if rest else "error without message", name, frame_id)
+        if not rest:
+            return None
+        return rest[0] if len(rest) == 1 else rest
 
-    def _script_error(self, error: BaseException, function: str, frame_id: int | None) -> ScriptError:
+    def _script_error(self, error: object, function: str, frame_id: int | None) -> ScriptError:
         first, traceback = _location_message(error)
         match = re.match(r"^(.+?:\d+): (.*)$", first)
         if match:
