@@ -6,7 +6,7 @@ import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
 
-from conftest import CONFIG_DIR
+from support import CONFIG_DIR
 from ros_vision_pipe.cli import main
 
 

@@ -37,12 +37,8 @@ function postprocess(outputs, ctx, info)
   if #boxes == 0 then return { detections = {} } end
   local keep = vp.nms(boxes, scores, NMS_IOU)
   local kept_boxes = vp.map_boxes(vp.take(vp.from_table(boxes), keep), info)
-  local kept_points = vp.take(vp.from_table(points), keep) -- [K, 5, 2]
-  local mapped = {}
-  for i = 1, kept_points:dim(1) do
-    mapped[i] = vp.map_points(vp.squeeze(vp.take(kept_points, { i }), 1), info)
-  end
+  local kept_points = vp.map_points(vp.take(vp.from_table(points), keep), info) -- [K, 5, 2]
   return {
-    detections = vp.detections(kept_boxes, vp.take(scores, keep), nil, nil, vp.stack(mapped, 1)),
+    detections = vp.detections(kept_boxes, vp.take(scores, keep), nil, { "face" }, kept_points),
   }
 end
