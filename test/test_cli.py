@@ -7,6 +7,7 @@ import json
 from contextlib import redirect_stderr, redirect_stdout
 
 from support import CONFIG_DIR
+
 from ros_vision_pipe.cli import main
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
-
 from support import CONFIG_DIR
+
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import ResultStatus
 from ros_vision_pipe.frames import Frame, iter_frames, sample_image

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from support import make_scale_model
+
 from ros_vision_pipe.engine.errors import InferenceError, InputError, ScriptError
 from ros_vision_pipe.engine.model import onnx_session_factory
 from ros_vision_pipe.engine.pipeline import Pipeline

@@ -100,7 +100,7 @@ def _attribute_filter(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError(f"Lua scripts cannot access attribute {name!r} of {type(obj).__name__}")
 
 
-def _location_message(error: BaseException) -> tuple[str, str]:
+def _location_message(error: object) -> tuple[str, str]:
     """Split a LuaError into its first line and the traceback that follows."""
     text = str(error)
     first, _, rest = text.partition("\n")

@@ -15,8 +15,8 @@ from functools import partial
 from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.model import Model
-from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 from ros_vision_pipe.engine.modes.base import frame_result
+from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 
 

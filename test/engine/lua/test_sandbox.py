@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.errors import ScriptError
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.lua.tensor import Tensor
-
-import numpy as np
 
 
 def load(tmp_path: Path, source: str, name: str = "probe.lua") -> LuaScript:
