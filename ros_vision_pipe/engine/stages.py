@@ -1,0 +1,254 @@
+"""One model as three threads: preprocess, inference, postprocess, joined by one-slot buffers.
+
+``ModelStages`` is the unit every threaded mode is built from (spec 3.4, 3.5, 3.8):
+a job (one frame for one model) goes through the three stages in order, so while
+frame N is in inference, frame N+1 can be preprocessed and frame N-1
+postprocessed. ONNX Runtime releases the GIL during inference and lupa while Lua
+runs, so the stages (and the models) run truly in parallel.
+
+Each job ends exactly once, by calling its ``on_done`` with ``outcome`` (OK or
+SKIPPED), ``error``, or ``dropped`` set. A job whose ``cancel`` event is set skips
+the remaining stages. Callbacks run in the postprocess thread (or in the thread
+that dropped or closed the job) and must be quick.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ros_vision_pipe.engine.context import FrameContext
+from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError, frame_suffix
+from ros_vision_pipe.engine.model import Model, Prepared
+from ros_vision_pipe.engine.queues import LaneQueue, QueueClosedError
+from ros_vision_pipe.engine.records import ModelOutcome, OverflowPolicy, ResultStatus
+from ros_vision_pipe.engine.stats import StatsCollector
+
+_LOG = logging.getLogger("ros_vision_pipe.engine")
+
+#: Time ``close`` waits for the threads of all the stages it stops, seconds.
+JOIN_TIMEOUT_S = 1.0
+
+
+def _lower_priority(increment: int) -> None:
+    """Raise the calling thread's niceness by ``increment`` (Linux: per thread; elsewhere a no-op)."""
+    if not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+    except OSError as error:  # not permitted in this sandbox: run at normal priority
+        _LOG.debug("cannot lower the priority of %s: %s", threading.current_thread().name, error)
+
+
+class ModelJob:
+    """One frame for one model, as it travels through the stages.
+
+    Attributes:
+        ctx: The frame.
+        on_done: Called once when the job ends (see the module docstring).
+        cancel: When set, the remaining stages are skipped and ``dropped`` is set.
+        tag: Anything the owner needs in ``on_done`` (a frame's sequence number).
+        inline: Run all three steps in the preprocess thread: no hand-offs, for the
+            lowest latency of one frame at a time (``run``); frames do not overlap.
+        outcome: OK or SKIPPED outcome, once postprocessed.
+        error: The failure, when a stage raised (or the stages were closed).
+        dropped: The job was dropped from a full queue, or cancelled.
+    """
+
+    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "prepared", "outputs", "elapsed",
+                 "outcome", "error", "dropped")
+
+    def __init__(self, ctx: FrameContext, on_done: Callable[[ModelJob], None],
+                 cancel: threading.Event | None = None, tag: Any = None, inline: bool = False) -> None:
+        """Create a pending job (``inline``: all three steps in the preprocess thread)."""
+        self.ctx = ctx
+        self.on_done = on_done
+        self.cancel = cancel
+        self.tag = tag
+        self.inline = inline
+        self.prepared: Prepared | None = None
+        self.outputs: list[Any] | None = None
+        self.elapsed = 0.0
+        self.outcome: ModelOutcome | None = None
+        self.error: BaseException | None = None
+        self.dropped = False
+
+    @property
+    def pending(self) -> bool:
+        """True while the job still has stages to run."""
+        return self.outcome is None and self.error is None and not self.dropped
+
+
+class ModelStages:
+    """Runs one model's jobs through a preprocess, an inference and a postprocess thread.
+
+    Args:
+        model: The model (its Lua runtime and session are shared with other users;
+            both are safe to call from several threads).
+        stats: Where outcomes, errors and drops are counted.
+        max_queue_size: Bound of the inbox, per source lane; None for unbounded.
+        overflow: What a full inbox lane does (``DROP_OLDEST`` or ``BLOCK``).
+        nice: Added to the CPU niceness of the three threads (Linux; 0 = unchanged), so
+            that under contention the kernel favours other models' threads.
+    """
+
+    def __init__(self, model: Model, stats: StatsCollector, *, max_queue_size: int | None = None,
+                 overflow: OverflowPolicy = OverflowPolicy.BLOCK, nice: int = 0) -> None:
+        """Create the queues and start the three threads."""
+        self.model = model
+        self.name = model.name
+        self._stats = stats
+        self._nice = nice
+        self.inbox: LaneQueue[ModelJob] = LaneQueue(f"queue of model {model.name!r}", max_queue_size, overflow)
+        self._to_infer: LaneQueue[ModelJob] = LaneQueue(f"inference buffer of {model.name!r}", 1)
+        self._to_post: LaneQueue[ModelJob] = LaneQueue(f"postprocess buffer of {model.name!r}", 1)
+        self._threads = [
+            threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
+                             name=f"vp-{model.name}-pre", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._to_infer, self._infer, self._to_post),
+                             name=f"vp-{model.name}-infer", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._to_post, self._postprocess, None),
+                             name=f"vp-{model.name}-post", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- producer side ------------------------------------------------------------------
+
+    def submit(self, job: ModelJob) -> None:
+        """Queue ``job`` in its source's lane; a job dropped to make room ends as ``dropped``.
+
+        Blocks while the lane is full when the overflow policy is ``BLOCK``.
+
+        Raises:
+            PipelineClosedError: The stages are closed (``job`` did not start).
+        """
+        dropped = self.inbox.put(job, job.ctx.source)
+        if dropped is not None:
+            dropped.dropped = True
+            self._stats.record_drop(dropped.ctx.source, self.name)
+            self._finish(dropped)
+
+    def depths(self) -> dict[tuple[str, str], int]:
+        """Jobs waiting in the inbox per (source, model)."""
+        return {(lane, self.name): depth for lane, depth in self.inbox.depths().items()}
+
+    # -- the three steps ----------------------------------------------------------------
+
+    def _preprocess(self, job: ModelJob) -> None:
+        start = time.perf_counter()
+        job.prepared = self.model.preprocess(job.ctx)
+        job.elapsed += time.perf_counter() - start
+        if job.prepared is None:
+            job.outcome = ModelOutcome(self.name, ResultStatus.SKIPPED, None, job.ctx.frame_id,
+                                       latency_ms=job.elapsed * 1e3)
+
+    def _infer(self, job: ModelJob) -> None:
+        assert job.prepared is not None
+        start = time.perf_counter()
+        job.outputs = self.model.infer(job.prepared, job.ctx.frame_id)
+        job.elapsed += time.perf_counter() - start
+
+    def _postprocess(self, job: ModelJob) -> None:
+        assert job.prepared is not None and job.outputs is not None
+        start = time.perf_counter()
+        value = self.model.postprocess(job.outputs, job.ctx, job.prepared)
+        job.elapsed += time.perf_counter() - start
+        job.outcome = ModelOutcome(self.name, ResultStatus.OK, value, job.ctx.frame_id,
+                                   latency_ms=job.elapsed * 1e3)
+        job.prepared = None  # release the Lua state and the tensors early
+        job.outputs = None
+
+    # -- threads --------------------------------------------------------------------------
+
+    def _guarded(self, source: LaneQueue[ModelJob], step: Callable[[ModelJob], None],
+                 target: LaneQueue[ModelJob] | None) -> None:
+        try:
+            self._loop(source, step, target)
+        except BaseException:  # a bug in the engine: stop the stages so that no caller waits forever
+            _LOG.exception("thread %s of model %r failed; stopping the model", threading.current_thread().name,
+                           self.name)
+            self.stop()
+            raise
+
+    def _loop(self, source: LaneQueue[ModelJob], step: Callable[[ModelJob], None],
+              target: LaneQueue[ModelJob] | None) -> None:
+        if self._nice:
+            _lower_priority(self._nice)
+        while True:
+            if target is not None:  # take a job only when the next stage has room: nothing goes stale here
+                target.wait_for_room()
+            job = source.get()
+            if job is None:
+                return
+            if job.inline and target is not None:
+                for each in (self._preprocess, self._infer, self._postprocess):
+                    self._step(job, each)
+                self._finish(job)
+                continue
+            self._step(job, step)
+            if target is None or not job.pending:
+                self._finish(job)
+                continue
+            try:
+                target.put(job)
+            except QueueClosedError:
+                self._close_job(job)
+
+    def _step(self, job: ModelJob, step: Callable[[ModelJob], None]) -> None:
+        """Run one step of a pending job; a failure is kept in ``job.error``."""
+        if job.pending and job.cancel is not None and job.cancel.is_set():
+            job.dropped = True
+        if not job.pending:
+            return
+        try:
+            step(job)
+        except EngineError as error:
+            job.error = error
+        except Exception as error:  # a bug or a third-party failure: name the model and frame
+            job.error = EngineError(
+                f"{step.__name__.lstrip('_')} failed: {type(error).__name__}: {error}"
+                f"{frame_suffix(self.name, job.ctx.frame_id)}")
+            job.error.__cause__ = error
+
+    def _finish(self, job: ModelJob) -> None:
+        if job.outcome is not None:
+            self._stats.record(job.ctx.source, job.outcome)
+        elif job.error is not None and not isinstance(job.error, PipelineClosedError):
+            self._stats.record_error(job.ctx.source, self.name)
+        try:
+            job.on_done(job)
+        except Exception:  # callbacks resolve futures themselves; this is a bug, keep the thread alive
+            _LOG.exception("callback of model %r failed on frame %d", self.name, job.ctx.frame_id)
+
+    def _close_job(self, job: ModelJob) -> None:
+        job.error = PipelineClosedError(
+            f"the pipeline was closed before model {self.name!r} finished frame {job.ctx.frame_id}")
+        self._finish(job)
+
+    def stop(self) -> None:
+        """Close the queues without waiting: queued jobs end with ``PipelineClosedError``."""
+        for queue in (self.inbox, self._to_infer, self._to_post):
+            for job in queue.close():
+                self._close_job(job)
+
+    def join(self, deadline: float) -> None:
+        """Wait until ``deadline`` (``time.monotonic()``) for the threads to end (after ``stop``)."""
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def close(self, deadline: float | None = None) -> None:
+        """``stop``, then ``join`` within a second (an inference in progress finishes first)."""
+        self.stop()
+        self.join(time.monotonic() + JOIN_TIMEOUT_S if deadline is None else deadline)
+
+    @property
+    def alive(self) -> bool:
+        """Whether any of the three threads is still running."""
+        return any(thread.is_alive() for thread in self._threads)
