@@ -59,7 +59,10 @@ class SequentialStages:
     def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector) -> None:
         """Start three threads per model."""
         self._config = config
-        self._stages = [ModelStages(model, stats) for model in models]
+        # One waiting frame per model at most: ``start`` blocks the dispatcher when the first
+        # model is busy, so frames not yet started stay in the frame pipeline, where
+        # drop_oldest can still drop them.
+        self._stages = [ModelStages(model, stats, max_queue_size=1) for model in models]
 
     def start(self, ctx: FrameContext, cancel: threading.Event | None = None) -> Future[FrameResult]:
         """Hand ``ctx`` to the first model; each model's end hands it to the next."""
@@ -118,7 +121,8 @@ class FramePipeline:
         mode: Execution mode (stamped on failed frames' results).
         max_pending: Frames submitted and not yet collected, at most.
         overflow: What ``submit`` does at that bound: ``REJECT`` (returns False),
-            ``DROP_OLDEST`` (the oldest pending frame is dropped, counted), ``BLOCK``
+            ``DROP_OLDEST`` (the oldest frame no model has started is dropped; when every
+            pending frame is already in flight, the new frame is; counted), ``BLOCK``
             (waits for room, up to ``submit``'s timeout).
         stats: Where frames in, out, failed, rejected and dropped are counted.
     """
@@ -161,11 +165,17 @@ class FramePipeline:
         with self._cond:
             while not self._closed and len(self._pending) >= self._max_pending:
                 if self._overflow is OverflowPolicy.DROP_OLDEST:
-                    oldest = self._pending.popleft()
-                    oldest.dropped = True
-                    oldest.cancel.set()
-                    oldest.ctx = None
+                    # Only a frame no model has started is dropped: cancelling one in flight
+                    # would throw its work away and, with a slow model, starve the stream.
+                    waiting = next((t for t in self._to_start if not t.dropped), None)
                     self._stats.count(frames_dropped=1)
+                    if waiting is None:
+                        return False  # every pending frame is being processed: the new one is dropped
+                    self._to_start.remove(waiting)
+                    self._pending.remove(waiting)
+                    waiting.dropped = True
+                    waiting.cancel.set()
+                    waiting.ctx = None
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if self._overflow is OverflowPolicy.REJECT or (remaining is not None and remaining <= 0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.lua.tensor import Tensor
 from ros_vision_pipe.engine.records import ModelOutcome, ModelSpec, ResultStatus
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
+from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 
 #: Builds the session of a model; tests inject slow or failing ones.
 SessionFactory = Callable[[ModelSpec, int, bool], InferenceSession]
@@ -76,9 +78,19 @@ class Model:
     by position (``outputs[1]``) and by name.
     """
 
-    def __init__(self, spec: ModelSpec, session: InferenceSession, script: LuaScript) -> None:
-        """Assemble a model from its parts (see ``Model.load``)."""
+    def __init__(
+        self,
+        spec: ModelSpec,
+        session: InferenceSession,
+        script: LuaScript,
+        tasks: ModelTaskRunner | None = None,
+    ) -> None:
+        """Assemble a model from its parts (see ``Model.load``).
+
+        ``tasks`` runs the inferences on the model's own lane (inline when omitted).
+        """
         self.spec = spec
+        self._tasks: ModelTaskRunner = tasks or InlineTaskRunner()
         self.name = spec.name
         self.session = session
         self.script = script
@@ -103,6 +115,7 @@ class Model:
         allow_spinning: bool,
         display_root: Any = None,
         session_factory: SessionFactory = onnx_session_factory,
+        tasks: ModelTaskRunner | None = None,
     ) -> Model:
         """Create the session, then the script's runtime with ``vp`` and ``MODEL`` defined.
 
@@ -119,7 +132,7 @@ class Model:
             display_root=display_root,
             install=lambda s: install_vp(s, {"MODEL": description}),
         )
-        return cls(spec, session, script)
+        return cls(spec, session, script, tasks)
 
     # -- the three steps -------------------------------------------------------------
 
@@ -203,8 +216,11 @@ class Model:
             )
 
     def infer(self, prepared: Prepared, frame_id: int) -> list[np.ndarray]:
+        """Run the session on the model's task lane (see ``ModelTaskRunner``)."""
+        return self._tasks.submit(self.name, partial(self._infer, prepared.feeds, frame_id)).result()
+
+    def _infer(self, feeds: dict[str, np.ndarray], frame_id: int) -> list[np.ndarray]:
         """Run the session; a batch on a model whose batch is fixed at 1 runs one item at a time."""
-        feeds = prepared.feeds
         batch = {array.shape[0] for array in feeds.values() if array.ndim > 0}
         needs_split = len(batch) == 1 and next(iter(batch)) > 1 and any(
             self._inputs[name].fixed_batch for name in feeds

@@ -22,6 +22,7 @@ from ros_vision_pipe.engine.modes.sequential import SequentialMode
 from ros_vision_pipe.engine.records import FrameResult, Mode, PipelineSpec, PipelineStats
 from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S
 from ros_vision_pipe.engine.stats import StatsCollector
+from ros_vision_pipe.engine.tasks import ModelTaskRunner
 
 
 def default_intra_op_threads(
@@ -114,6 +115,7 @@ class Pipeline:
         session_factory: SessionFactory = onnx_session_factory,
         lossless: bool = False,
         frame_pipeline: bool = False,
+        task_runner: ModelTaskRunner | None = None,
     ) -> Pipeline:
         """Load a configuration file, its models and scripts, and start the mode's runner.
 
@@ -126,6 +128,9 @@ class Pipeline:
             frame_pipeline: Size the sessions for the frame-level pipeline (``submit``):
                 automatic thread counts leave a share of the cores to the Lua stages and
                 ONNX Runtime does not spin. ``submit`` works either way.
+            task_runner: Where each model's inferences run (one lane per model: never two
+                inferences of a model at once, models in parallel). Inline in the engine's
+                own threads by default; the ROS node runs them in per-model callback groups.
 
         Raises:
             ConfigError, ModelLoadError, ScriptError: naming the file and model at fault.
@@ -143,6 +148,7 @@ class Pipeline:
                 allow_spinning=not parallel,
                 display_root=spec.config_file.parent,
                 session_factory=session_factory,
+                tasks=task_runner,
             )
             for model_spec in spec.models
         ]

@@ -1,7 +1,7 @@
 """Where a model's work runs: the task-runner collaborator injected into the modes.
 
-Every mode hands each model's work (preprocess + inference + postprocess, or one of
-them) to a ``ModelTaskRunner`` under the model's name. The contract: tasks of one
+Every mode hands each model's inferences to a ``ModelTaskRunner`` under the model's
+name (``Model.infer``); Lua preprocess/postprocess run on the engine's own threads. The contract: tasks of one
 model never overlap; tasks of different models may run in parallel. The engine's
 default runs them in one thread per model; the ROS node injects a runner that
 executes them as callbacks of the model's own callback group in a

@@ -10,25 +10,20 @@ mode is the one-model case of the same loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.modes.base import frame_result
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
-from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 
 
 class SequentialMode:
     """Runs ``single`` and ``serial`` pipelines."""
 
-    def __init__(
-        self, config: LoadedConfig, models: Sequence[Model], tasks: ModelTaskRunner | None = None
-    ) -> None:
-        """Keep the models in configuration order; ``tasks`` runs each model's step."""
+    def __init__(self, config: LoadedConfig, models: Sequence[Model]) -> None:
+        """Keep the models in configuration order."""
         self._config = config
-        self._tasks: ModelTaskRunner = tasks or InlineTaskRunner()
         self._models = tuple(models)
         self._mode: Mode = config.spec.mode
 
@@ -36,7 +31,7 @@ class SequentialMode:
         """Run every model in order on ``ctx`` (raises the first error)."""
         outcomes: dict[str, ModelOutcome] = {}
         for model in self._models:
-            outcome = self._tasks.submit(model.name, partial(model.run, ctx)).result()
+            outcome = model.run(ctx)
             outcomes[model.name] = outcome
             if outcome.value is not None:
                 ctx.results[model.name] = outcome.value

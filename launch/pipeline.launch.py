@@ -1,0 +1,65 @@
+"""Launch the ros_vision_pipe pipeline node.
+
+Arguments (``ros2 launch ros_vision_pipe pipeline.launch.py --show-args``):
+  config_file    pipeline configuration (Lua); default: the package's config/person_pose.lua
+  image_topics   input topics as a YAML list, e.g. "[/cam_left/image_raw, /cam_right/image_raw/compressed]"
+  params_file    node parameters (QoS, output namespace, ...); default: the package's config/pipeline.yaml
+  namespace      namespace of the node (and of its ~/ output topics)
+
+Example::
+
+    ros2 launch ros_vision_pipe pipeline.launch.py image_topics:="[/camera/image_raw]" namespace:=robot1
+"""
+
+from typing import List  # noqa: UP035 (launch coerces typing.List[str] only, not list[str])
+
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments and the node; nothing runs until the description is launched."""
+    share = FindPackageShare("ros_vision_pipe")
+    arguments = [
+        DeclareLaunchArgument(
+            "config_file",
+            default_value=PathJoinSubstitution([share, "config", "person_pose.lua"]),
+            description="Pipeline configuration file (Lua).",
+        ),
+        DeclareLaunchArgument(
+            "image_topics",
+            default_value="[/camera/image_raw]",
+            description="Input image topics, a YAML list; names ending in /compressed carry CompressedImage.",
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "pipeline.yaml"]),
+            description="Parameters YAML of the node (QoS, output namespace, fused topic, diagnostics).",
+        ),
+        DeclareLaunchArgument(
+            "namespace",
+            default_value="",
+            description="Namespace of the node and its outputs (<namespace>/vision_pipeline/...).",
+        ),
+    ]
+    node = Node(
+        package="ros_vision_pipe",
+        executable="pipeline_node",
+        name="vision_pipeline",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {
+                "config_file": ParameterValue(LaunchConfiguration("config_file"), value_type=str),
+                "image_topics": ParameterValue(LaunchConfiguration("image_topics"), value_type=List[str]),  # noqa: UP006
+            },
+        ],
+        output="screen",
+        emulate_tty=True,
+    )
+    return LaunchDescription([*arguments, node])

@@ -1,0 +1,214 @@
+"""Per-model and per-input diagnostics of the node, published as ``diagnostic_msgs/DiagnosticArray``.
+
+``DiagnosticsCollector`` counts what the node sees (thread-safe: intake, the result thread and
+the diagnostics timer call it from different threads) and keeps the engine's latest
+``Pipeline.stats()``; ``build`` turns one period into a ``DiagnosticArray``:
+
+* one status per model, ``"<node>: model <name>"``: ``fps`` (results computed per second over
+  the period), ``latency_ms`` (mean of the period) and ``latency_last_ms`` (preprocess +
+  inference + postprocess), ``queue_depth`` (frames in the engine's queue of the model plus
+  tasks queued or running in its callback group), ``drops`` (frames the model never saw:
+  dropped from its queue, or whole frames dropped or refused by the pipeline), and totals
+  since start: ``errors``, ``runs``, ``skipped``, ``reused``;
+* one status per input topic, ``"<node>: input <topic>"``: ``received``, ``rejected`` (bad
+  input), ``refused`` (the pipeline was full), ``fps_in``;
+* one status ``"<node>: pipeline"``: the engine's frame counters (``frames_in``, ``frames_out``,
+  ``frames_failed``, ``frames_dropped``, ``frames_rejected``, ``pending``).
+
+Level: ERROR when a model failed on every frame of the period, WARN when it had errors or
+drops in the period (or an input had rejected/refused frames), OK otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from ros_vision_pipe.engine.records import ResultStatus
+
+
+@dataclass
+class _ModelCounts:
+    runs: int = 0
+    skipped: int = 0
+    reused: int = 0
+    errors: int = 0
+    engine_dropped: int = 0
+    engine_queue: int = 0
+    latency_last_ms: float = 0.0
+    period_runs: int = 0
+    period_errors: int = 0
+    period_frames: int = 0
+    period_latency_sum: float = 0.0
+    reported_drops: int = 0
+
+
+@dataclass
+class _InputCounts:
+    received: int = 0
+    rejected: int = 0
+    refused: int = 0
+    period_received: int = 0
+    reported_problems: int = 0
+
+
+@dataclass
+class _State:
+    models: dict[str, _ModelCounts] = field(default_factory=dict)
+    inputs: dict[str, _InputCounts] = field(default_factory=dict)
+    pipeline: dict[str, int] = field(default_factory=dict)
+    frames_lost: int = 0  # whole frames the pipeline dropped or refused
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    return KeyValue(key=key, value=f"{value:.2f}" if isinstance(value, float) else str(value))
+
+
+class DiagnosticsCollector:
+    """Counts frames, drops and outcomes between two diagnostics messages.
+
+    Args:
+        node_name: Prefix of every status name (the node's fully qualified name).
+        hardware_id: ``DiagnosticStatus.hardware_id`` (the pipeline configuration file).
+        models: Model names, in configuration order.
+        topics: Input topics.
+    """
+
+    def __init__(self, node_name: str, hardware_id: str, models: Iterable[str], topics: Iterable[str]) -> None:
+        """Start with every counter at zero."""
+        self._name = node_name
+        self._hardware_id = hardware_id
+        self._lock = threading.Lock()
+        self._state = _State(
+            models={name: _ModelCounts() for name in models},
+            inputs={topic: _InputCounts() for topic in topics},
+        )
+        self._period_start = time.monotonic()
+
+    # -- counting (any thread) -----------------------------------------------------------
+
+    def received(self, topic: str) -> None:
+        """An image arrived on ``topic``."""
+        with self._lock:
+            counts = self._state.inputs.setdefault(topic, _InputCounts())
+            counts.received += 1
+            counts.period_received += 1
+
+    def rejected(self, topic: str) -> int:
+        """An image of ``topic`` was bad input; returns the topic's rejected total."""
+        with self._lock:
+            counts = self._state.inputs.setdefault(topic, _InputCounts())
+            counts.rejected += 1
+            return counts.rejected
+
+    def refused(self, topic: str) -> None:
+        """The pipeline refused a frame of ``topic`` (full; ``submit`` returned False)."""
+        with self._lock:
+            self._state.inputs.setdefault(topic, _InputCounts()).refused += 1
+
+    def record(self, model: str, status: ResultStatus, latency_ms: float) -> None:
+        """Count the result published for ``model`` on one frame."""
+        with self._lock:
+            counts = self._state.models.setdefault(model, _ModelCounts())
+            counts.period_frames += 1
+            if status is ResultStatus.OK:
+                counts.runs += 1
+                counts.period_runs += 1
+                counts.latency_last_ms = latency_ms
+                counts.period_latency_sum += latency_ms
+            elif status is ResultStatus.SKIPPED:
+                counts.skipped += 1
+            elif status is ResultStatus.REUSED:
+                counts.reused += 1
+            else:
+                counts.errors += 1
+                counts.period_errors += 1
+
+    def engine(self, stats: Any) -> None:
+        """Take the engine's counters (a ``PipelineStats`` from ``Pipeline.stats()``)."""
+        per_model: dict[str, tuple[int, int]] = {}
+        for row in stats.models:  # one row per (source, model)
+            dropped, queued = per_model.get(row.model, (0, 0))
+            per_model[row.model] = (dropped + row.dropped, queued + row.queue_depth)
+        frames = {key: int(getattr(stats, key)) for key in
+                  ("frames_in", "frames_out", "frames_failed", "frames_dropped", "frames_rejected", "pending")}
+        with self._lock:
+            for model, (dropped, queued) in per_model.items():
+                counts = self._state.models.setdefault(model, _ModelCounts())
+                counts.engine_dropped, counts.engine_queue = dropped, queued
+            self._state.pipeline = frames
+            self._state.frames_lost = frames["frames_dropped"] + frames["frames_rejected"]
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Totals per model, per input and of the pipeline (for tests and the demo summary)."""
+        with self._lock:
+            lost = self._state.frames_lost
+            out = {f"model {name}": {"runs": c.runs, "skipped": c.skipped, "reused": c.reused,
+                                     "errors": c.errors, "drops": c.engine_dropped + lost}
+                   for name, c in self._state.models.items()}
+            out.update({f"input {topic}": {"received": c.received, "rejected": c.rejected, "refused": c.refused}
+                        for topic, c in self._state.inputs.items()})
+            out["pipeline"] = dict(self._state.pipeline)
+            return out
+
+    # -- reporting (the diagnostics timer) -----------------------------------------------
+
+    def build(self, stamp: Any, queue_depth: Callable[[str], int]) -> DiagnosticArray:
+        """Close the current period and return its ``DiagnosticArray``.
+
+        Args:
+            stamp: ``builtin_interfaces/Time`` of the message.
+            queue_depth: Model name -> tasks queued or running in its callback group.
+        """
+        now = time.monotonic()
+        statuses = []
+        with self._lock:
+            elapsed = max(now - self._period_start, 1e-6)
+            self._period_start = now
+            for name, c in self._state.models.items():
+                drops = c.engine_dropped + self._state.frames_lost
+                new_drops = drops - c.reported_drops
+                mean = c.period_latency_sum / c.period_runs if c.period_runs else 0.0
+                fps = c.period_runs / elapsed
+                if c.period_errors and c.period_errors == c.period_frames:
+                    level, message = DiagnosticStatus.ERROR, f"failed on all {c.period_frames} frames"
+                elif c.period_errors or new_drops:
+                    level = DiagnosticStatus.WARN
+                    message = f"{c.period_errors} errors, {new_drops} drops in {elapsed:.1f} s"
+                else:
+                    level, message = DiagnosticStatus.OK, f"{fps:.1f} fps, {mean:.1f} ms"
+                values = {"fps": fps, "latency_ms": mean, "latency_last_ms": c.latency_last_ms,
+                          "queue_depth": c.engine_queue + queue_depth(name), "drops": drops, "errors": c.errors,
+                          "runs": c.runs, "skipped": c.skipped, "reused": c.reused}
+                statuses.append(self._status(level, f"model {name}", message, values))
+                c.reported_drops = drops
+                c.period_runs = c.period_errors = c.period_frames = 0
+                c.period_latency_sum = 0.0
+            for topic, i in self._state.inputs.items():
+                problems = i.rejected + i.refused
+                level = DiagnosticStatus.WARN if problems > i.reported_problems else DiagnosticStatus.OK
+                fps_in = i.period_received / elapsed
+                message = f"{fps_in:.1f} fps in, {i.rejected} rejected, {i.refused} refused"
+                values = {"received": i.received, "rejected": i.rejected, "refused": i.refused, "fps_in": fps_in}
+                statuses.append(self._status(level, f"input {topic}", message, values))
+                i.reported_problems = problems
+                i.period_received = 0
+            if self._state.pipeline:
+                frames = self._state.pipeline
+                message = f"{frames['pending']} pending, {frames['frames_out']} out of {frames['frames_in']}"
+                statuses.append(self._status(DiagnosticStatus.OK, "pipeline", message, dict(frames)))
+        array = DiagnosticArray(status=statuses)
+        array.header.stamp = stamp
+        return array
+
+    def _status(self, level: bytes, what: str, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+        return DiagnosticStatus(level=level, name=f"{self._name}: {what}", message=message,
+                                hardware_id=self._hardware_id, values=[_kv(k, v) for k, v in values.items()])
+
+
+__all__ = ["DiagnosticsCollector"]

@@ -1,0 +1,153 @@
+"""A ``ModelTaskRunner`` whose lanes are callback groups of an rclpy executor.
+
+The engine hands each model's work (preprocess + inference + postprocess, or one step of
+it) to ``ModelTaskRunner.submit(model, task)``. This runner gives every model its own
+``MutuallyExclusiveCallbackGroup`` and a guard condition in that group: ``submit`` queues
+the task and triggers the guard; the executor (a ``MultiThreadedExecutor``) then runs the
+guard's callback, which executes the queued tasks and completes their futures.
+
+What may run in parallel (the contract of ``ros_vision_pipe.engine.tasks``):
+
+* two tasks of the SAME model: never (one mutually exclusive group per model, and the
+  lane's callback is the only entity in it);
+* tasks of DIFFERENT models: yes, on different executor threads;
+* a model task and any other callback of the node (image intake, parameters, diagnostics):
+  yes, those live in other groups.
+
+The executor must be spinning for futures to complete, and must have a thread for each
+model that may be busy at once, besides the threads of the node's other groups (see
+``PipelineNode.executor_threads``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.guard_condition import GuardCondition
+from rclpy.node import Node
+
+T = TypeVar("T")
+
+
+class _Lane:
+    """The queue, callback group and guard condition of one model."""
+
+    def __init__(self, node: Node, model: str) -> None:
+        self.model = model
+        self.group = MutuallyExclusiveCallbackGroup()
+        self.queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
+        self.lock = threading.Lock()
+        self.running = False
+        self.completed = 0
+        # Runs in this model's group only: never concurrently with itself, in parallel with
+        # every other model's lane and with the node's intake/parameter callbacks.
+        self.guard: GuardCondition = node.create_guard_condition(self.run_next, callback_group=self.group)
+
+    def run_next(self) -> None:
+        """Guard callback: run the oldest queued task, re-trigger if more are waiting."""
+        with self.lock:
+            if not self.queue:
+                return
+            future, task = self.queue.popleft()
+            more = bool(self.queue)
+            self.running = True
+        if more:
+            self.guard.trigger()  # latched until this callback ends (the group is exclusive)
+        try:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(task())
+                except BaseException as error:  # handed to the task's owner through the future
+                    future.set_exception(error)
+        finally:
+            with self.lock:
+                self.running = False
+                self.completed += 1
+
+
+class CallbackGroupTaskRunner:
+    """Runs each model's tasks as callbacks of that model's own callback group.
+
+    Args:
+        node: The node owning the guard conditions (add it to a ``MultiThreadedExecutor``).
+        model_names: The pipeline's models; a lane is created for each now, and for any
+            other name on its first task.
+
+    Example::
+
+        runner = CallbackGroupTaskRunner(node, ["person", "pose"])
+        pipeline = Pipeline.from_config(path, task_runner=runner)
+    """
+
+    def __init__(self, node: Node, model_names: Iterable[str]) -> None:
+        """Create one lane (callback group + guard condition) per model."""
+        self._node = node
+        self._lock = threading.Lock()
+        self._closed = False
+        self._lanes: dict[str, _Lane] = {name: _Lane(node, name) for name in model_names}
+
+    def submit(self, model: str, task: Callable[[], T]) -> Future[T]:
+        """Queue ``task`` on ``model``'s lane; the future holds its result or exception.
+
+        Raises:
+            RuntimeError: The runner is closed.
+        """
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"task runner closed; cannot run a task of model {model!r}")
+            lane = self._lanes.get(model)
+            if lane is None:
+                lane = self._lanes[model] = _Lane(self._node, model)
+        with lane.lock:
+            lane.queue.append((future, task))
+        lane.guard.trigger()
+        return future
+
+    def group(self, model: str) -> MutuallyExclusiveCallbackGroup:
+        """The callback group of ``model``'s lane."""
+        return self._lanes[model].group
+
+    def pending(self, model: str) -> int:
+        """Tasks of ``model`` queued or running."""
+        lane = self._lanes.get(model)
+        if lane is None:
+            return 0
+        with lane.lock:
+            return len(lane.queue) + int(lane.running)
+
+    def completed(self, model: str) -> int:
+        """Tasks of ``model`` run so far (finished, with a result or an exception)."""
+        lane = self._lanes.get(model)
+        if lane is None:
+            return 0
+        with lane.lock:
+            return lane.completed
+
+    def close(self) -> None:
+        """Refuse new tasks and cancel the queued ones (a running task finishes)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            with lane.lock:
+                queued = list(lane.queue)
+                lane.queue.clear()
+            for future, _ in queued:
+                future.cancel()
+
+    def destroy(self) -> None:
+        """``close`` and destroy the guard conditions (before ``node.destroy_node``)."""
+        self.close()
+        for lane in self._lanes.values():
+            self._node.destroy_guard_condition(lane.guard)
+
+
+__all__ = ["CallbackGroupTaskRunner"]

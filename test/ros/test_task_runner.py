@@ -1,0 +1,127 @@
+"""CallbackGroupTaskRunner with real rclpy: one callback group per model in a MultiThreadedExecutor."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import CancelledError
+
+import pytest
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.qos import QoSProfile
+from ros_testing import wait_for
+from std_msgs.msg import String
+
+from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
+
+
+class Recorder:
+    """Tasks that sleep and record (model, start, end, thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.spans: list[tuple[str, int, float, float, str]] = []
+
+    def task(self, model: str, index: int, seconds: float):  # noqa: ANN201
+        def run() -> int:
+            start = time.monotonic()
+            time.sleep(seconds)
+            with self.lock:
+                self.spans.append((model, index, start, time.monotonic(), threading.current_thread().name))
+            return index
+
+        return run
+
+    def of(self, model: str) -> list[tuple[str, int, float, float, str]]:
+        return sorted((s for s in self.spans if s[0] == model), key=lambda s: s[2])
+
+
+def overlaps(a: tuple[str, int, float, float, str], b: tuple[str, int, float, float, str]) -> bool:
+    return a[2] < b[3] and b[2] < a[3]
+
+
+def test_tasks_of_one_model_never_overlap_and_run_in_submission_order(context, spin) -> None:
+    node = rclpy.create_node("runner_serial", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det"])
+    spin(node, threads=4)
+    recorder = Recorder()
+    futures = [runner.submit("det", recorder.task("det", i, 0.03)) for i in range(8)]
+    assert [f.result(timeout=10) for f in futures] == list(range(8))
+    spans = recorder.of("det")
+    assert [s[1] for s in spans] == list(range(8))
+    assert not any(overlaps(a, b) for a, b in zip(spans, spans[1:], strict=False))
+    assert all(s[4] != threading.current_thread().name for s in spans)
+
+
+def test_tasks_of_different_models_run_in_parallel(context, spin) -> None:
+    node = rclpy.create_node("runner_parallel", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det", "pose"])
+    spin(node, threads=4)
+    recorder = Recorder()
+    start = time.monotonic()
+    futures = [runner.submit(m, recorder.task(m, i, 0.2)) for i in range(3) for m in ("det", "pose")]
+    for future in futures:
+        future.result(timeout=10)
+    elapsed = time.monotonic() - start
+    det, pose = recorder.of("det"), recorder.of("pose")
+    assert any(overlaps(a, b) for a in det for b in pose)
+    assert elapsed < 1.0  # 6 x 0.2 s of work in about 0.6 s
+    for spans in (det, pose):
+        assert not any(overlaps(a, b) for a, b in zip(spans, spans[1:], strict=False))
+    assert runner.group("det") is not runner.group("pose")
+    assert isinstance(runner.group("det"), MutuallyExclusiveCallbackGroup)
+
+
+def test_image_intake_continues_while_a_slow_model_task_runs(context, spin) -> None:
+    node = rclpy.create_node("runner_intake", context=context)
+    runner = CallbackGroupTaskRunner(node, ["slow"])
+    received: list[float] = []
+    qos = QoSProfile(depth=50)
+    node.create_subscription(String, "intake", lambda _m: received.append(time.monotonic()), qos,
+                             callback_group=MutuallyExclusiveCallbackGroup())
+    publisher = node.create_publisher(String, "intake", qos)
+    spin(node, threads=4)
+    assert wait_for(lambda: publisher.get_subscription_count() > 0)
+    recorder = Recorder()
+    slow = runner.submit("slow", recorder.task("slow", 0, 1.5))
+    time.sleep(0.1)
+    for _ in range(10):
+        publisher.publish(String(data="frame"))
+        time.sleep(0.02)
+    assert wait_for(lambda: len(received) == 10, timeout=1.2)
+    assert not slow.done(), "intake waited for the slow model"
+    slow.result(timeout=5)
+    assert max(received) < recorder.spans[0][3]
+
+
+def test_a_failing_task_hands_its_exception_to_the_future_and_the_lane_goes_on(context, spin) -> None:
+    node = rclpy.create_node("runner_errors", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det"])
+    spin(node, threads=2)
+
+    def fail() -> None:
+        raise ValueError("bad tensor")
+
+    with pytest.raises(ValueError, match="bad tensor"):
+        runner.submit("det", fail).result(timeout=5)
+    assert runner.submit("det", lambda: 7).result(timeout=5) == 7
+
+
+def test_close_cancels_queued_tasks_and_refuses_new_ones(context, spin) -> None:
+    node = rclpy.create_node("runner_close", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det"])
+    spin(node, threads=2)
+    release = threading.Event()
+    running = runner.submit("det", lambda: release.wait(5))
+    assert wait_for(lambda: running.running())
+    queued = [runner.submit("det", lambda: 1) for _ in range(3)]
+    assert runner.pending("det") == 4
+    runner.close()
+    release.set()
+    assert running.result(timeout=5) is True
+    for future in queued:
+        with pytest.raises(CancelledError):
+            future.result(timeout=5)
+    with pytest.raises(RuntimeError, match="task runner closed; cannot run a task of model 'det'"):
+        runner.submit("det", lambda: 1)
