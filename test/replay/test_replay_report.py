@@ -1,0 +1,58 @@
+"""The replay report: per-model table, JSON summary, PNG plot and progress bar."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ros_vision_pipe.replay.image_bag import Storage
+from ros_vision_pipe.replay.options import ReplayOptions
+from ros_vision_pipe.replay.progress import NoProgress, make_progress
+from ros_vision_pipe.replay.report import ReplayReport, format_table, plot_report, report_dict, write_json
+from ros_vision_pipe.replay.session import replay_bag
+
+
+@pytest.fixture
+def async_report(make_bag: Callable[..., Path], async_config: Path) -> ReplayReport:
+    """A lossless parallel_async replay of 9 frames (person every frame, slow every 3rd)."""
+    return replay_bag(ReplayOptions(config=async_config, bags=(make_bag(Storage.MCAP, frames=9, compressed=False),)))
+
+
+def test_table_has_a_row_per_model_with_counts_and_latency_percentiles(async_report: ReplayReport) -> None:
+    lines = format_table(async_report).splitlines()
+    assert "offline lossless replay, parallel_async pipeline 'async.lua': 9 frames read, 9 processed" in lines[0]
+    assert lines[1].split() == ["model", "run", "skipped", "reused", "errors", "dropped", "mean", "ms", "p50", "ms",
+                                "p95", "ms", "max", "ms"]
+    person, slow = lines[2].split(), lines[3].split()
+    assert person[:6] == ["person", "9", "0", "0", "0", "0"]
+    assert slow[:6] == ["slow", "3", "0", "6", "0", "0"]
+    assert 0 < float(person[7]) <= float(person[8]) <= float(person[9])  # p50 <= p95 <= max
+
+
+def test_json_summary_is_machine_readable_without_per_frame_records_by_default(
+        async_report: ReplayReport, tmp_path: Path) -> None:
+    data = json.loads(write_json(async_report, tmp_path / "summary.json").read_text())
+    assert data["replay_mode"] == "lossless" and data["pipeline_mode"] == "parallel_async"
+    assert [m["model"] for m in data["models"]] == ["person", "slow"]
+    assert data["models"][1]["age_max"] == 2 and data["frames_processed"] == 9
+    assert "frames" not in data
+    assert len(report_dict(async_report, frames=True)["frames"]) == 9
+
+
+def test_plot_draws_latency_and_async_freshness_to_a_png(async_report: ReplayReport, tmp_path: Path) -> None:
+    path = plot_report(async_report, tmp_path / "latency.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_progress_bar_counts_frames_and_shows_drops() -> None:
+    stream = io.StringIO()
+    progress = make_progress(3, "replay", enabled=True, stream=stream)
+    for _ in range(3):
+        progress.update(1, dropped=1)
+    progress.close()
+    assert "3/3" in stream.getvalue() and "dropped=1" in stream.getvalue()
+    assert isinstance(make_progress(3, "replay", stream=io.StringIO()), NoProgress)  # not a terminal
