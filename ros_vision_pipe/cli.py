@@ -10,7 +10,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import defaultdict
@@ -23,24 +22,13 @@ from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult, ResultStatus
 from ros_vision_pipe.frames import FrameSourceError, iter_frames
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+from ros_vision_pipe.result_mapping import to_json
 
 
 def describe_value(value: Any) -> str:
     """One short human-readable line for a model result."""
     if not isinstance(value, dict):
-        return json.dumps(_jsonable(value))[:120]
+        return to_json(value)[:120]
     parts = []
     detections = value.get("detections")
     if isinstance(detections, list):
@@ -55,7 +43,7 @@ def describe_value(value: Any) -> str:
         parts.append(f"class {item.get('label')!s} {item.get('score', float('nan')):.2f}")
     for line in value.get("lines", []) or []:
         parts.append(repr(line.get("text")))
-    return "; ".join(parts) if parts else json.dumps(_jsonable(value))[:120]
+    return "; ".join(parts) if parts else to_json(value)[:120]
 
 
 def print_frame(result: FrameResult, out: TextIO) -> None:
@@ -103,11 +91,11 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
                                   source=args.source)
             results.append(result)
             if args.json:
-                print(json.dumps({
+                print(to_json({
                     "frame_id": result.frame_id,
-                    "results": {n: {"status": o.status.value, "latency_ms": o.latency_ms,
-                                    "value": _jsonable(o.value)} for n, o in result.outcomes.items()},
-                    "fused": _jsonable(result.fused),
+                    "results": {n: {"status": o.status.value, "latency_ms": o.latency_ms, "value": o.value}
+                                for n, o in result.outcomes.items()},
+                    "fused": result.fused,
                 }), file=out)
             elif not args.quiet:
                 print_frame(result, out)

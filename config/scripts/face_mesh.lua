@@ -11,10 +11,7 @@ local SIZE = 192
 function preprocess(ctx)
   local faces = ctx.results[DETECTOR]
   if faces == nil or #faces.detections == 0 then return nil end
-  local boxes = {}
-  for i, det in ipairs(faces.detections) do
-    boxes[i] = { det.box.x1, det.box.y1, det.box.x2, det.box.y2 }
-  end
+  local boxes = vp.boxes(faces.detections)
   local crops, transforms = vp.crop_boxes(vp.image(ctx, "rgb8"), boxes, SIZE, SIZE,
                                           { scale = 1.5, square = true })
   return vp.normalize(crops, { scale = 1 / 255 }), { boxes = boxes, transforms = transforms }

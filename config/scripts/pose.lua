@@ -16,10 +16,7 @@ function preprocess(ctx)
   if people == nil or #people.detections == 0 then
     return nil -- nobody in the frame: pose is skipped (spec 3.3)
   end
-  local boxes = {}
-  for i, det in ipairs(people.detections) do
-    boxes[i] = { det.box.x1, det.box.y1, det.box.x2, det.box.y2 }
-  end
+  local boxes = vp.boxes(people.detections)
   local crops, transforms = vp.crop_boxes(vp.image(ctx, "rgb8"), boxes, SIZE, SIZE,
                                           { scale = 1.25, square = true })
   return vp.normalize(crops, { scale = 1 / 255 }), { boxes = boxes, transforms = transforms }

@@ -257,8 +257,9 @@ class Pipeline:
 
         At most ``max_pending_frames`` frames are submitted and not yet collected;
         at that bound ``submit_overflow`` decides: ``reject`` returns False,
-        ``drop_oldest`` drops the oldest pending frame (its result never comes;
-        counted in ``stats().frames_dropped``), ``block`` waits for a result to be
+        ``drop_oldest`` drops the oldest frame no model has started yet, or the new
+        frame when every pending one is in flight (a dropped frame's result never
+        comes; counted in ``stats().frames_dropped``), ``block`` waits for a result to be
         collected (up to ``timeout`` seconds, then returns False).
 
         Args:

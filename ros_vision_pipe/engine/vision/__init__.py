@@ -57,6 +57,7 @@ VP_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "mul": tensor.mul,
         "clip": tensor.clip,
         # boxes.py
+        "boxes": boxes.boxes,
         "box_convert": boxes.box_convert,
         "nms": boxes.nms,
         "scale_boxes": boxes.scale_boxes,

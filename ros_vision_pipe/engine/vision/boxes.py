@@ -73,6 +73,31 @@ def _vector(
     return array
 
 
+def boxes(detections: Any) -> FloatArray:
+    """The boxes of a detection list (or of box tables) as an [N, 4] x1, y1, x2, y2 tensor.
+
+    The usual first step of a per-crop model reading a detector's result.
+
+    Lua::
+
+        local people = ctx.results.person.detections
+        local crops, tf = vp.crop_boxes(img, vp.boxes(people), 256, 256, {scale = 1.25, square = true})
+
+    Args:
+        detections: A list of detections (``{box = {x1=, y1=, x2=, y2=}, ...}``), of box tables,
+            or an [N, 4] tensor.
+
+    Returns:
+        [N, 4] float32 boxes ([0, 4] for an empty list).
+
+    Raises:
+        VisionOpError: an entry without a box, or a box that is not four finite numbers.
+    """
+    from ros_vision_pipe.engine.vision.image import boxes_xyxy
+
+    return boxes_xyxy(detections, "boxes").astype(np.float32)
+
+
 def box_convert(boxes: Any, src: str, dst: str) -> FloatArray:
     """Convert boxes between "xyxy", "xywh" (top-left + size), "cxcywh" and "yxyx".
 

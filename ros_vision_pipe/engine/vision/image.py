@@ -118,7 +118,7 @@ def _box_edges(value: Any, op: str, name: str = "box") -> tuple[float, float, fl
     return float(array[0]), float(array[1]), float(array[2]), float(array[3])
 
 
-def _boxes_xyxy(value: Any, op: str) -> NDArray[np.float64]:
+def boxes_xyxy(value: Any, op: str) -> NDArray[np.float64]:
     """Return boxes given as an [N, 4] tensor/table or a list of box/detection tables as [N, 4]."""
     if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
         return np.array(
@@ -334,7 +334,7 @@ def crop_boxes(
     channels = image.shape[2]
     color = _pad_color(options.get("pad_value", 0), channels, op)
     flag = _interp(options.get("interp", "linear"), op, WARP_INTERPOLATIONS)
-    xyxy = _boxes_xyxy(boxes, op)
+    xyxy = boxes_xyxy(boxes, op)
 
     centre_x = (xyxy[:, 0] + xyxy[:, 2]) / 2
     centre_y = (xyxy[:, 1] + xyxy[:, 3]) / 2

@@ -21,6 +21,7 @@ from ros_vision_pipe.engine.vision.boxes import (
     nms,
     scale_boxes,
 )
+from ros_vision_pipe.engine.vision import boxes as boxes_op
 from ros_vision_pipe.engine.vision.image import crop_boxes, letterbox
 from ros_vision_pipe.engine.vision.tensor import take
 
@@ -340,3 +341,17 @@ def test_heatmap_peaks_rejects_an_even_kernel() -> None:
 def test_heatmap_peaks_rejects_a_three_dimensional_map() -> None:
     with pytest.raises(VisionOpError, match=r"heatmap_peaks: hm must be a 2-D heatmap \[H, W\]"):
         heatmap_peaks(np.zeros((2, 4, 4)), 0.5)
+
+
+def test_boxes_of_a_detection_list_become_an_n_by_4_tensor() -> None:
+    detections = [{"box": {"x1": 1, "y1": 2, "x2": 3, "y2": 4}, "score": 0.5},
+                  {"box": {"x1": 5.5, "y1": 6, "x2": 7, "y2": 8}, "score": 0.9}]
+    got = boxes_op.boxes(detections)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, [[1, 2, 3, 4], [5.5, 6, 7, 8]])
+    assert boxes_op.boxes([]).shape == (0, 4)
+
+
+def test_boxes_names_the_detection_without_a_box() -> None:
+    with pytest.raises(ValueError, match=r"boxes: boxes\[2\] is missing 'x1'"):
+        boxes_op.boxes([{"box": {"x1": 1, "y1": 2, "x2": 3, "y2": 4}}, {"score": 1}])
