@@ -37,7 +37,7 @@ def raw_person_detector(session: ort.InferenceSession, image_bgr: np.ndarray) ->
     return [
         {"box": {"x1": float(b[0]), "y1": float(b[1]), "x2": float(b[2]), "y2": float(b[3])},
          "score": float(s), "class_id": int(c), "label": "person"}
-        for b, s, c in zip(kept, scores[0][keep], classes[0][keep])
+        for b, s, c in zip(kept, scores[0][keep], classes[0][keep], strict=False)
     ]
 
 

@@ -208,7 +208,7 @@ class Model:
         rank_ok = array.ndim == len(spec.shape)
         dims_ok = rank_ok and all(
             want is None or want == got or (index == 0 and want == 1)
-            for index, (want, got) in enumerate(zip(spec.shape, array.shape))
+            for index, (want, got) in enumerate(zip(spec.shape, array.shape, strict=False))
         )
         if str(array.dtype) != spec.dtype or not dims_ok:
             raise InferenceError(
@@ -243,7 +243,7 @@ class Model:
         with self.script.lock:
             runtime = self.script.runtime
             table = runtime.table()
-            for index, (name, array) in enumerate(zip(self._output_names, outputs), start=1):
+            for index, (name, array) in enumerate(zip(self._output_names, outputs, strict=False), start=1):
                 handle = Tensor(array)
                 table[index] = handle
                 table[name] = handle

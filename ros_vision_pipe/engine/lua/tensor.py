@@ -60,7 +60,7 @@ class Tensor:
                 f"{self.array.ndim} indices, got {len(indices)}"
             )
         position = tuple(int(i) - 1 for i in indices)
-        for i, size in zip(position, self.array.shape):
+        for i, size in zip(position, self.array.shape, strict=False):
             if not 0 <= i < size:
                 raise IndexError(f"at: indices {indices!r} out of range for shape {self.array.shape}")
         return self.array[position].item()

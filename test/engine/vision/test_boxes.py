@@ -10,6 +10,7 @@ import pytest
 from skimage import data as skimage_data
 
 from ros_vision_pipe.engine.vision import Detection, VisionOpError
+from ros_vision_pipe.engine.vision import boxes as boxes_op
 from ros_vision_pipe.engine.vision.boxes import (
     box_convert,
     clip_boxes,
@@ -21,7 +22,6 @@ from ros_vision_pipe.engine.vision.boxes import (
     nms,
     scale_boxes,
 )
-from ros_vision_pipe.engine.vision import boxes as boxes_op
 from ros_vision_pipe.engine.vision.image import crop_boxes, letterbox
 from ros_vision_pipe.engine.vision.tensor import take
 
