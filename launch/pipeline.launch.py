@@ -11,7 +11,7 @@ Example::
     ros2 launch ros_vision_pipe pipeline.launch.py image_topics:="[/camera/image_raw]" namespace:=robot1
 """
 
-from typing import List  # noqa: UP035 (launch coerces typing.List[str] only, not list[str])
+from typing import List  # noqa: UP035 (the list type launch documents for ParameterValue value_type)
 
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution

@@ -2,7 +2,9 @@
 
 Run where ROS 2 is installed with launch_testing and the package is built (``colcon test``, or
 ``launch_test test/ros/test_pipeline_launch.py``, or pytest with the launch_testing plugin).
-Skipped where launch_testing / launch_ros are not installed.
+Skipped where launch_testing / launch_ros are not installed, and where the test cases are collected
+by a pytest without the launch_testing plugin (they need its runner: it launches the node and passes
+``proc_output`` / ``proc_info``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-# launch_testing first: the repository's launch/ folder shadows a missing `launch` package.
+# launch_testing first: from the repository root, the repository's launch/ folder (no __init__.py)
+# imports as a namespace package `launch` where the real one is missing; it has no launch.actions.
 pytest.importorskip("launch_testing")
 pytest.importorskip("launch_ros")
 pytest.importorskip("launch.actions")
@@ -35,11 +38,20 @@ LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "pipeline.launch.
 NAMESPACE = "launch_test"
 IMAGE_TOPIC = f"/{NAMESPACE}/image_raw"
 FUSED_TOPIC = f"/{NAMESPACE}/vision_pipeline/fused"
+#: Non-empty once launch_testing's runner has called generate_test_description (the node is launched).
+_LAUNCHED: list[bool] = []
+
+
+def _require_launch_testing() -> None:
+    """Skip a test case that a plain pytest (launch_testing plugin disabled or not loaded) collected."""
+    if not _LAUNCHED:
+        raise unittest.SkipTest("needs launch_testing's runner (launch_test, or pytest with its plugin)")
 
 
 @pytest.mark.launch_test
 def generate_test_description():  # noqa: ANN201 (launch_testing's entry point)
     """The launch file under test, with its own namespace and input topic."""
+    _LAUNCHED.append(True)
     pipeline = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
         launch_arguments={"image_topics": f"[{IMAGE_TOPIC}]", "namespace": NAMESPACE}.items(),
@@ -61,6 +73,7 @@ class TestPipelineLaunch(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
+        _require_launch_testing()
         cls.context = rclpy.Context()
         rclpy.init(context=cls.context)
         cls.node = rclpy.create_node("launch_test_probe", context=cls.context)
@@ -101,6 +114,10 @@ class TestPipelineLaunch(unittest.TestCase):
 @launch_testing.post_shutdown_test()
 class TestPipelineShutdown(unittest.TestCase):
     """Ctrl-C from launch stops the node with exit status 0."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _require_launch_testing()
 
     def test_exit_code(self, proc_info) -> None:
         launch_testing.asserts.assertExitCodes(proc_info)
