@@ -121,11 +121,12 @@ class Bench:
         """Create the driver node and spin it on a background thread."""
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from ros_vision_pipe.msg import FusedResult
         from sensor_msgs.msg import Image
         from std_msgs.msg import Header
+
+        from ros_vision_pipe.ros.executors import MultiThreadedExecutor  # rclpy's busy-loops (executors.py)
 
         self.context = Context()
         rclpy.init(context=self.context)

@@ -29,7 +29,6 @@ from typing import TextIO
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -38,6 +37,7 @@ from sensor_msgs.msg import Image
 from ros_vision_pipe.frames import Frame, iter_frames
 from ros_vision_pipe.image_encoding import encode_raw
 from ros_vision_pipe.msg import FusedResult, ModelResult
+from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 from ros_vision_pipe.ros.node import PipelineNode
 from ros_vision_pipe.ros.params import DEFAULT_CONFIG
 
@@ -56,6 +56,7 @@ class CameraStandIn(Node):
         self._rate = rate
         self.publisher = self.create_publisher(Image, topic, qos_profile_sensor_data)
         self.sent = 0
+        self.first_sent: float | None = None  # time.monotonic() of the first frame (the clip opens before it)
         self.done = threading.Event()
         self._group = MutuallyExclusiveCallbackGroup()  # the timer only; never blocks the pipeline
 
@@ -76,6 +77,8 @@ class CameraStandIn(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = "camera"
         self.publisher.publish(msg)
+        if self.first_sent is None:
+            self.first_sent = time.monotonic()
         self.sent += 1
 
 
@@ -174,7 +177,8 @@ def run(config: str, frames: int, rate: float, out: TextIO = sys.stdout) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=out)
         end = listener.last if listener.count else time.monotonic()
-        print(summary(camera, listener, pipeline, end - start), file=out, flush=True)
+        elapsed = end - (camera.first_sent or start)  # from the first frame sent, not from opening the clip
+        print(summary(camera, listener, pipeline, elapsed), file=out, flush=True)
         return 0 if listener.count else 1
     finally:
         for node in nodes:

@@ -5,7 +5,9 @@ A thin adapter around the engine's ``Pipeline``: parameters -> ``NodeConfig`` (p
 messages (``result_mapping``), and the callback groups below.
 
 Callback groups and threads, and what may run in parallel (a ``MultiThreadedExecutor`` with
-``executor_threads`` threads, plus the engine's own threads and the node's result thread):
+``executor_threads`` threads, plus the engine's own threads and the node's result thread; spin
+the node in ``ros_vision_pipe.ros.executors.MultiThreadedExecutor``: rclpy's own busy-loops and
+starves these threads, see executors.py):
 
 =====================  ============================================  =============================
 group / thread         runs                                          in parallel with
@@ -39,7 +41,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -56,6 +58,7 @@ from ros_vision_pipe.image_encoding import DecodedImage, ImageDecodeError, decod
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.result_mapping import RCLPY_FACTORY, STATUS_CODES, frame_messages
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
+from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 from ros_vision_pipe.ros.params import NodeConfig, NodeConfigError, declare_parameters
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+
+from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 
 REPO = Path(__file__).resolve().parents[2]
 PERSON_POSE = REPO / "config" / "person_pose.lua"
@@ -43,7 +44,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, period: float 
 
 
 class Spinner:
-    """Spins nodes in a ``MultiThreadedExecutor`` on a background thread until ``stop``."""
+    """Spins nodes in the node's ``MultiThreadedExecutor`` on a background thread until ``stop``."""
 
     def __init__(self, context: Context, nodes: list[Node], threads: int) -> None:
         """Add ``nodes`` and start spinning."""

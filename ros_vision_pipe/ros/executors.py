@@ -1,0 +1,71 @@
+"""The node's executor: rclpy's ``MultiThreadedExecutor``, minus its busy loop.
+
+rclpy's ``MultiThreadedExecutor`` (9.x, Kilted) hands each ready callback to a thread pool and goes
+straight back to its wait set. Until a pool thread has started that callback, the entity is left
+out of the wait set, but the executor loops instead of waiting:
+
+* the subscription's QoS event handlers stay in the wait set, and with ``rmw_fastrtps_cpp`` they
+  wake ``rcl_wait`` at once, with nothing ready, as long as the subscription has unread data;
+* the task is yielded again on every pass (it is neither executing nor done; ros2/rclpy#1452)
+  and queued once more in the pool;
+* a guard condition whose callback has not begun yet gets another handler on every pass, which
+  fails (its group is taken) and wakes the executor again.
+
+That loop holds the GIL, and the pool thread needs the GIL to start the callback, so it feeds
+itself: with the pipeline's threads also asking for the GIL, the demo's spin thread used 86 % of a
+core, made hundreds of useless passes per frame and held the GIL in 80 % of the samples, and
+intake, the model lanes and result publishing waited for it (5-8 instead of 25 results/s on 2
+cores; docs/performance.md).
+
+``MultiThreadedExecutor`` below waits, GIL released, until a pool thread has started the
+callback it just handed over, and only then looks for more work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from rclpy import executors
+
+#: Seconds between checks for shutdown (or the caller's condition) while every pool thread is busy.
+HANDOFF_POLL_S = 0.01
+
+
+class MultiThreadedExecutor(executors.MultiThreadedExecutor):
+    """``rclpy.executors.MultiThreadedExecutor`` that hands over one callback at a time.
+
+    Same constructor, callback groups and threads as rclpy's; only ``_spin_once_impl`` differs:
+    it returns once a pool thread has started the callback (see the module docstring).
+    """
+
+    def _spin_once_impl(
+        self,
+        timeout_sec: float | executors.TimeoutObject | None = None,
+        wait_condition: Callable[[], bool] = lambda: False,
+    ) -> None:
+        try:
+            handler, _, _ = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
+        except (executors.ExternalShutdownException, executors.ShutdownException,
+                executors.TimeoutException, executors.ConditionReachedException):
+            return
+        started = threading.Event()
+
+        def run() -> None:
+            started.set()
+            handler()
+
+        self._executor.submit(run)
+        self._futures.append(handler)
+        # Until a pool thread takes it, the callback's entity is out of the wait set and the
+        # executor would spin; waiting here releases the GIL to that thread.
+        while not started.wait(HANDOFF_POLL_S):
+            if self._is_shutdown or wait_condition():
+                break
+        for future in self._futures[:]:
+            if future.done():
+                self._futures.remove(future)
+                future.result()  # raise any exceptions
+
+
+__all__ = ["MultiThreadedExecutor"]
