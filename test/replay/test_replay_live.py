@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,10 @@ pytest.importorskip("ros_vision_pipe.msg", reason="messages not built (bash tool
 
 import rclpy  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from replay_support import COMPRESSED_TOPIC, PERSON_POSE, RAW_TOPIC, read_messages, stamp_ns  # noqa: E402
+from ros_support import Spinner, wait_for  # noqa: E402
 
 from ros_vision_pipe.frames import Frame  # noqa: E402
 from ros_vision_pipe.replay.errors import PlayerError  # noqa: E402
@@ -46,7 +44,7 @@ def context() -> Iterator[Context]:
 
 
 class Inbox:
-    """A node collecting every message of some topics (spun by ``Spinning``)."""
+    """A node collecting every message of some topics (spun by ``ros_support.Spinner``)."""
 
     def __init__(self, context: Context) -> None:
         self.node = rclpy.create_node("replay_probe", context=context)
@@ -63,36 +61,6 @@ class Inbox:
         self.node.create_subscription(message_type, topic, store,
                                       QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
         return inbox
-
-
-class Spinning:
-    """Spins nodes on a thread until ``stop`` (closes pipeline nodes, joins the thread, destroys the nodes)."""
-
-    def __init__(self, context: Context, nodes: list[Node], threads: int) -> None:
-        self.nodes = nodes
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=context)
-        for node in nodes:
-            self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, name="replay-test-spin")
-        self.thread.start()
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            close = getattr(node, "close", None)
-            if callable(close):
-                close()
-        self.executor.shutdown(timeout_sec=10.0)
-        self.thread.join(timeout=10.0)
-        assert not self.thread.is_alive(), "executor thread did not stop"
-        for node in self.nodes:
-            node.destroy_node()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.05)
-    return condition()
 
 
 def detections(result: Any) -> tuple[int, np.ndarray, np.ndarray]:
@@ -137,7 +105,7 @@ def test_live_replay_into_the_node_gives_the_offline_lossless_detections_for_eve
     ])
     inbox = Inbox(context)
     live = inbox.listen(FusedResult, "/vision_pipeline/fused")
-    spinning = Spinning(context, [node, inbox.node], node.executor_threads + 1)
+    spinning = Spinner(context, [node, inbox.node], node.executor_threads + 1)
     try:
         options = PlayOptions(bags=(bag,), wait_for_subscribers=1, subscriber_timeout_s=20.0, start_delay_s=0.5,
                               depth=50)
@@ -171,7 +139,7 @@ def test_player_publishes_a_ros1_bag_as_ros2_images_on_remapped_topics(
     inbox = Inbox(context)
     raw = inbox.listen(Image, "/replayed/image_raw")
     jpeg = inbox.listen(CompressedImage, "/replayed/image_raw/compressed")
-    spinning = Spinning(context, [inbox.node], 2)
+    spinning = Spinner(context, [inbox.node], 2)
     try:
         remap = ((RAW_TOPIC, "/replayed/image_raw"), (COMPRESSED_TOPIC, "/replayed/image_raw/compressed"))
         options = PlayOptions(bags=(bag,), remap=remap, rate=5.0, wait_for_subscribers=1, start_delay_s=0.3)

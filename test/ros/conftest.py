@@ -19,7 +19,7 @@ pytest.importorskip("ros_vision_pipe.msg", reason="messages not built (bash tool
 import rclpy  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from ros_testing import DOMAIN_ID, PERSON_POSE, SSD_MODEL, SSD_SCRIPT, Spinner  # noqa: E402
+from ros_support import DOMAIN_ID, PERSON_POSE, SSD_MODEL, SSD_SCRIPT, Spinner  # noqa: E402
 
 os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_ID)  # launch tests and children use this run's domain
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

@@ -10,7 +10,7 @@ import pytest
 import rclpy
 from rclpy import executors as rclpy_executors
 from rclpy.qos import QoSProfile
-from ros_testing import wait_for
+from ros_support import wait_for
 from std_msgs.msg import String
 
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
@@ -67,7 +67,7 @@ def test_executor_waits_for_new_messages_instead_of_spinning_while_it_hands_one_
     received: list[str] = []
     node.create_subscription(String, "/executor_handover", lambda msg: received.append(msg.data), QoSProfile(depth=50))
     publisher = node.create_publisher(String, "/executor_handover", QoSProfile(depth=50))
-    spin(node, threads=4)  # ros_testing.Spinner: this module's executor
+    spin(node, threads=4)  # ros_support.Spinner: this module's executor
     assert wait_for(lambda: publisher.get_subscription_count() > 0)
     before = counting.waits
     for index in range(40):

@@ -14,7 +14,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters
 from rclpy.parameter import Parameter
-from ros_testing import SSD_MODEL, SSD_SCRIPT, Probe, image_message, wait_for
+from ros_support import SSD_MODEL, SSD_SCRIPT, Probe, image_message, wait_for
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from sensor_msgs.msg import CompressedImage, Image
 

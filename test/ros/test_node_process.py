@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ros_testing import PYTHON, REPO, Probe, image_message, ros_env, wait_for
+from ros_support import PYTHON, REPO, Probe, image_message, ros_env, wait_for
 from sensor_msgs.msg import Image
 
 NODE = [PYTHON, str(REPO / "scripts" / "pipeline_node")]

@@ -8,7 +8,7 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
-from ros_testing import REPO
+from ros_support import REPO
 
 from ros_vision_pipe.ros.params import PARAMETERS, NodeConfig, NodeConfigError, declare_parameters
 

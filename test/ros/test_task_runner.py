@@ -10,7 +10,7 @@ import pytest
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import QoSProfile
-from ros_testing import wait_for
+from ros_support import wait_for
 from std_msgs.msg import String
 
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner

@@ -1,4 +1,4 @@
-"""Helpers of the ROS tests (imported by conftest.py and the test modules)."""
+"""Helpers of the rclpy tests (test/ros, test/replay): domains, spinning, image messages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rclpy.node import Node
 
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PERSON_POSE = REPO / "config" / "person_pose.lua"
 SSD_SCRIPT = REPO / "config" / "scripts" / "ssd_person.lua"
 SSD_MODEL = REPO / "models" / "ssdlite_person.onnx"
