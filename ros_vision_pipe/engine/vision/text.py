@@ -10,6 +10,7 @@ pixels, ordered top-left, top-right, bottom-right, bottom-left.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -331,9 +332,15 @@ def rotate180(t: Any, which: Any = None) -> NDArray[Any]:
     return result
 
 
-def _charset(value: Any, op: str) -> list[str]:
+@functools.lru_cache(maxsize=8)
+def _split_charset(text: str) -> tuple[str, ...]:
+    """Split a model's newline-separated character list once, not on every frame."""
+    return tuple(text.splitlines())
+
+
+def _charset(value: Any, op: str) -> list[str] | tuple[str, ...]:
     if isinstance(value, str):
-        return value.splitlines()
+        return _split_charset(value)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return list(value)
     raise fail(
