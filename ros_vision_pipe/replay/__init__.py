@@ -3,12 +3,13 @@
 ROS-free except ``player.py`` (rclpy). One module per concept:
 
 * ``typestore.py``: a rosbags typestore with this package's messages (no ROS install needed);
-* ``bag_reader.py``: image messages from rosbag2 (sqlite3, MCAP) and ROS 1 bags; ``salvage.py``
-  reads truncated MCAP / ROS 1 files up to the damage;
+* ``bag_reader.py``: image messages from rosbag2 (sqlite3, MCAP) and ROS 1 bags; ``bag_source.py``
+  opens the storage, and ``salvage.py`` reads truncated MCAP / ROS 1 files up to the damage;
 * ``session.py``: ``replay_bag(options)``, with ``offline.py`` (lossless) and ``realtime.py``
   (recorded pace) feeding the pipeline, ``timeline.py`` pacing, ``background.py`` reading
   and writing off the pipeline's thread, ``result_bag.py`` writing the output bag;
-* ``report.py``: the per-model table, JSON summary and PNG plot; ``progress.py``: the bar;
+* ``report.py``: what a replay did (``ReplayReport``); ``report_output.py``: the per-model table,
+  JSON summary and PNG plot; ``progress.py``: the bar;
 * ``compare.py``: per-model agreement of two result bags;
 * ``player.py``: live replay over DDS; ``image_bag.py``: image bags from clips;
 * ``cli.py``: ``python -m ros_vision_pipe.replay replay|play|compare|make-bag``.

@@ -25,23 +25,22 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
 from ros_vision_pipe.image_encoding import DecodedImage, decode_compressed, decode_raw
+from ros_vision_pipe.replay.bag_source import StorageFailure, describe_paths, open_source
 from ros_vision_pipe.replay.errors import (
-    BagOpenError,
     CorruptBagError,
     TopicNotFoundError,
     TopicTypeError,
 )
-from ros_vision_pipe.replay.salvage import ScannedChannel, ScannedMessage, ScanStopped, scan_mcap, scan_ros1
 
 
 class ImageKind(enum.Enum):
@@ -158,145 +157,6 @@ class BagFrame:
         return self.source.index
 
 
-class _Source(Protocol):
-    """Where serialized messages come from (the indexed reader, or a salvage scan)."""
-
-    ros1: bool
-    salvaged: bool
-
-    def topics(self) -> dict[str, tuple[str, int | None]]:
-        """Topic -> (message type, message count)."""
-        ...
-
-    def records(self, topics: set[str]) -> Iterator[tuple[str, int, bytes | memoryview]]:
-        """(topic, log time ns, data) of ``topics``' messages in log-time order."""
-        ...
-
-    def close(self) -> None:
-        """Release the files."""
-        ...
-
-
-class _StorageFailure(Exception):
-    """Reading stopped inside the storage layer (wrapped into ``CorruptBagError`` by the reader)."""
-
-
-class _IndexedSource:
-    """rosbags' ``AnyReader``: the normal path for complete bags."""
-
-    salvaged = False
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        from rosbags.highlevel import AnyReader
-
-        self.ros1 = all(p.suffix == ".bag" for p in paths)
-        default = get_typestore(Stores.ROS1_NOETIC if self.ros1 else Stores.ROS2_KILTED)
-        self._reader = AnyReader(list(paths), default_typestore=default)
-        self._reader.open()
-
-    def topics(self) -> dict[str, tuple[str, int | None]]:
-        return {name: (info.msgtype or "", info.msgcount) for name, info in self._reader.topics.items()}
-
-    def records(self, topics: set[str]) -> Iterator[tuple[str, int, bytes | memoryview]]:
-        connections = [c for c in self._reader.connections if c.topic in topics]
-        iterator = self._reader.messages(connections=connections)
-        while True:
-            try:
-                connection, timestamp, data = next(iterator)
-            except StopIteration:
-                return
-            except Exception as error:  # sqlite3.DatabaseError, rosbags ReaderError, zstd, OSError...
-                raise _StorageFailure(f"{type(error).__name__}: {error}") from error
-            yield connection.topic, timestamp, data
-
-    def close(self) -> None:
-        self._reader.close()
-
-
-class _SalvageSource:
-    """A record-by-record scan of an MCAP file or a ROS 1 bag that lost its index."""
-
-    salvaged = True
-
-    def __init__(self, path: Path, scan: Callable[[Path], Iterator[ScannedChannel | ScannedMessage]],
-                 ros1: bool) -> None:
-        self._path = path
-        self._scan = scan
-        self.ros1 = ros1
-        self._channels: dict[int, ScannedChannel] = {}
-        self._counts: Counter[int] = Counter()
-        self.stopped: ScanStopped | None = None
-        try:
-            for item in scan(path):
-                if isinstance(item, ScannedChannel):
-                    self._channels[item.id] = item
-                else:
-                    self._counts[item.channel] += 1
-        except ScanStopped as stop:
-            self.stopped = stop
-
-    def topics(self) -> dict[str, tuple[str, int | None]]:
-        topics: dict[str, tuple[str, int | None]] = {}
-        for channel in self._channels.values():
-            _, count = topics.get(channel.topic, (channel.msgtype, 0))
-            topics[channel.topic] = (channel.msgtype, (count or 0) + self._counts[channel.id])
-        return topics
-
-    def records(self, topics: set[str]) -> Iterator[tuple[str, int, bytes | memoryview]]:
-        channels: dict[int, str] = {}
-        try:
-            for item in self._scan(self._path):
-                if isinstance(item, ScannedChannel):
-                    if item.topic in topics:
-                        channels[item.id] = item.topic
-                elif item.channel in channels:
-                    yield channels[item.channel], item.log_time_ns, item.data
-        except ScanStopped as stop:
-            raise _StorageFailure(f"the file is truncated or damaged: {stop}") from stop
-
-    def close(self) -> None:
-        pass
-
-
-def _describe(paths: Sequence[Path]) -> str:
-    return ", ".join(str(p) for p in paths)
-
-
-def _salvageable(paths: Sequence[Path]) -> tuple[Path, bool] | None:
-    """(file, is ROS 1) when ``paths`` is a single MCAP file / ROS 1 bag (or a folder with one MCAP)."""
-    if len(paths) != 1:
-        return None
-    path = paths[0]
-    if path.is_dir():
-        files = sorted(path.glob("*.mcap"))
-        return (files[0], False) if len(files) == 1 else None
-    if path.suffix == ".mcap":
-        return path, False
-    if path.suffix == ".bag":
-        return path, True
-    return None
-
-
-def _open_source(paths: Sequence[Path]) -> _Source:
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise BagOpenError(f"no such bag: {', '.join(repr(m) for m in missing)}")
-    if len(paths) > 1 and not all(p.suffix == ".bag" for p in paths):
-        raise BagOpenError(f"several bags are only supported for ROS 1 .bag files, got {_describe(paths)}")
-    try:
-        return _IndexedSource(paths)
-    except Exception as error:  # AnyReaderError, FileNotFoundError (no metadata.yaml), sqlite3 errors...
-        salvage = _salvageable(paths)
-        if salvage is None:
-            raise BagOpenError(f"{_describe(paths)}: cannot open bag: {error}") from error
-        path, ros1 = salvage
-        source = _SalvageSource(path, scan_ros1 if ros1 else scan_mcap, ros1)
-        if not source.topics():
-            reason = source.stopped.reason if source.stopped else "it holds no message"
-            raise BagOpenError(f"{path}: cannot open bag ({error}) nor read it record by record: {reason}") from error
-        return source
-
-
 class ImageBagReader:
     """Reads the image topics of one bag in recording order.
 
@@ -315,8 +175,8 @@ class ImageBagReader:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         self.paths = [Path(p) for p in paths]
-        self.name = _describe(self.paths)
-        self._source = _open_source(self.paths)
+        self.name = describe_paths(self.paths)
+        self._source = open_source(self.paths)
         try:
             self.topics = self._select(topics)
         except BaseException:
@@ -383,7 +243,7 @@ class ImageBagReader:
                 yield BagImage(topic, self._kinds[topic], index, self.messages_read, log_time, data, self.ros1)
                 self.messages_read += 1
                 last = (topic, log_time)
-        except _StorageFailure as failure:
+        except StorageFailure as failure:
             after = f"last good message: {last[0]!r} at log time {last[1]} ns" if last else "no message was readable"
             raise CorruptBagError(
                 f"{self.name}: bag is unreadable after {self.messages_read} image message(s) ({after}): "

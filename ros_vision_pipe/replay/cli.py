@@ -33,7 +33,8 @@ from ros_vision_pipe.replay.errors import CorruptBagError, ReplayError
 from ros_vision_pipe.replay.image_bag import ImageTopicSpec, Storage
 from ros_vision_pipe.replay.options import Driver, ReplayOptions
 from ros_vision_pipe.replay.progress import make_progress
-from ros_vision_pipe.replay.report import ReplayMode, ReplayReport, format_table, plot_report, write_json
+from ros_vision_pipe.replay.report import ReplayMode, ReplayReport
+from ros_vision_pipe.replay.report_output import format_table, plot_report, write_json
 from ros_vision_pipe.replay.result_bag import DEFAULT_NAMESPACE
 
 EXIT_DIFFERENT = 1

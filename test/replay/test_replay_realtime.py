@@ -10,7 +10,8 @@ from replay_support import read_messages, stamp_ns
 
 from ros_vision_pipe.replay.image_bag import Storage
 from ros_vision_pipe.replay.options import ReplayOptions
-from ros_vision_pipe.replay.report import ReplayMode, format_table
+from ros_vision_pipe.replay.report import ReplayMode
+from ros_vision_pipe.replay.report_output import format_table
 from ros_vision_pipe.replay.session import replay_bag
 
 

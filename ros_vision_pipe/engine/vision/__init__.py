@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ros_vision_pipe.engine.vision import boxes, image, tensor, text
+from ros_vision_pipe.engine.vision import boxes, detections, elementwise, image, layout, reductions, tensor, text
 from ros_vision_pipe.engine.vision._args import MAX_TABLE_ELEMENTS, VisionOpError
 from ros_vision_pipe.engine.vision.formats import CropTransform, Detection, Keypoint, LetterboxInfo
 
@@ -31,31 +31,34 @@ VP_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         # tensor.py
         "normalize": tensor.normalize,
         "astype": tensor.astype,
-        "to_chw": tensor.to_chw,
-        "to_hwc": tensor.to_hwc,
-        "transpose": tensor.transpose,
-        "reshape": tensor.reshape,
-        "squeeze": tensor.squeeze,
-        "expand_dims": tensor.expand_dims,
-        "stack": tensor.stack,
-        "concat": tensor.concat,
-        "slice": tensor.slice_,
-        "take": tensor.take,
-        "softmax": tensor.softmax,
-        "sigmoid": tensor.sigmoid,
-        "exp": tensor.exp,
-        "argmax": tensor.argmax,
-        "max": tensor.max_,
-        "topk": tensor.topk,
-        "where_above": tensor.where_above,
-        "gather_nd": tensor.gather_nd,
         "totable": tensor.totable,
         "zeros": tensor.zeros,
         "from_table": tensor.from_table,
-        "scale": tensor.scale,
-        "add": tensor.add,
-        "mul": tensor.mul,
-        "clip": tensor.clip,
+        # layout.py
+        "to_chw": layout.to_chw,
+        "to_hwc": layout.to_hwc,
+        "transpose": layout.transpose,
+        "reshape": layout.reshape,
+        "squeeze": layout.squeeze,
+        "expand_dims": layout.expand_dims,
+        "stack": layout.stack,
+        "concat": layout.concat,
+        "slice": layout.slice_,
+        "take": layout.take,
+        "gather_nd": layout.gather_nd,
+        # reductions.py
+        "softmax": reductions.softmax,
+        "argmax": reductions.argmax,
+        "max": reductions.max_,
+        "topk": reductions.topk,
+        "where_above": reductions.where_above,
+        # elementwise.py
+        "sigmoid": elementwise.sigmoid,
+        "exp": elementwise.exp,
+        "scale": elementwise.scale,
+        "add": elementwise.add,
+        "mul": elementwise.mul,
+        "clip": elementwise.clip,
         # boxes.py
         "boxes": boxes.boxes,
         "box_convert": boxes.box_convert,
@@ -65,8 +68,9 @@ VP_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "map_boxes": boxes.map_boxes,
         "map_points": boxes.map_points,
         "iou": boxes.iou,
-        "detections": boxes.detections,
-        "heatmap_peaks": boxes.heatmap_peaks,
+        # detections.py
+        "detections": detections.detections,
+        "heatmap_peaks": detections.heatmap_peaks,
         # text.py
         "text_regions": text.text_regions,
         "crop_quads": text.crop_quads,

@@ -31,6 +31,11 @@ DTYPES: Mapping[str, type[np.generic]] = {
     "bool": np.bool_,
 }
 
+#: A Lua number as the ops return it.
+Number = int | float
+
+FloatArray = NDArray[np.floating[Any]]
+
 _REPR = reprlib.Repr()
 _REPR.maxlist = 6
 _REPR.maxdict = 6
@@ -254,3 +259,50 @@ def to_python_scalar(array: NDArray[Any]) -> int | float | bool:
     if isinstance(item, (bool, int, float)):
         return item
     return float(item)
+
+
+def scalar_or_array(array: NDArray[Any]) -> NDArray[Any] | Number:
+    """Return 0-d results as Python numbers, anything else unchanged."""
+    if array.ndim == 0:
+        return to_python_scalar(array)
+    return array
+
+
+def float_result(array: NDArray[Any]) -> FloatArray:
+    """Return ``array`` as float64 if it already is, else float32."""
+    return array if array.dtype == np.float64 else array.astype(np.float32)
+
+
+def as_boxes(boxes: Any, op: str, name: str = "boxes", exact: bool = False) -> FloatArray:
+    """Return ``boxes`` as a float [..., 4] array (float32 unless float64; float64 if ``exact``)."""
+    if isinstance(boxes, list) and not boxes:
+        return np.zeros((0, 4), dtype=np.float64 if exact else np.float32)
+    array = as_array(boxes, op, name, dtype=np.float64) if exact else as_float_array(boxes, op, name)
+    if array.ndim == 0 or array.shape[-1] != 4:
+        raise fail(op, f"{name} must be a [..., 4] tensor, got {describe(boxes)}")
+    return array
+
+
+def as_boxes_2d(boxes: Any, op: str, name: str = "boxes", exact: bool = False) -> FloatArray:
+    """Return ``boxes`` as a float [N, 4] array; a single [4] box becomes [1, 4]."""
+    array = as_boxes(boxes, op, name, exact)
+    if array.ndim == 1:
+        array = array[np.newaxis]
+    if array.ndim != 2:
+        raise fail(op, f"{name} must be an [N, 4] tensor, got {describe(boxes)}")
+    return array
+
+
+def as_per_box(
+    value: Any, count: int, op: str, name: str, dtype: type[np.generic] | None = None
+) -> NDArray[Any]:
+    """Return a per-box vector of length ``count`` ([N] or [N, 1])."""
+    if isinstance(value, list) and not value:
+        array: NDArray[Any] = np.zeros(0, dtype=dtype or np.float32)
+    else:
+        array = as_array(value, op, name, dtype=dtype)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.shape != (count,):
+        raise fail(op, f"{name} must have one entry per box ({count}), got {describe(value)}")
+    return array

@@ -1,0 +1,219 @@
+"""Detection ops of ``vp``: the standard detection format and heatmap peaks.
+
+``detections`` turns [N, 4] xyxy boxes (continuous pixel coordinates) with scores,
+class ids, labels and keypoints into the standard detection tables;
+``heatmap_peaks`` finds the centres of a CenterNet-style heatmap. Indices given to
+or returned by Lua are 1-based.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from ros_vision_pipe.engine.vision._args import (
+    as_array,
+    as_boxes_2d,
+    as_float,
+    as_float_array,
+    as_int,
+    as_list,
+    as_per_box,
+    describe,
+    fail,
+)
+from ros_vision_pipe.engine.vision.formats import Detection, Keypoint
+
+#: Keypoint fields a column of ``detections``' keypoints may hold ("_" skips a column).
+KEYPOINT_FIELDS = ("x", "y", "z", "score", "_")
+
+
+def _label_for(class_id: int, labels: Any, op: str) -> str:
+    """Look a class id up in a label array (1-based, Lua style) or a label table (by key)."""
+    if class_id == -1:
+        return ""
+    if isinstance(labels, list):
+        if not 1 <= class_id <= len(labels):
+            raise fail(op, f"class_id {class_id!r} has no entry in labels (1..{len(labels)})")
+        label = labels[class_id - 1]
+    else:
+        key = str(class_id)
+        if key not in labels:
+            raise fail(op, f"class_id {class_id!r} has no entry in labels {describe(labels)}")
+        label = labels[key]
+    if not isinstance(label, str):
+        raise fail(op, f"label of class_id {class_id!r} must be a string, got {describe(label)}")
+    return label
+
+
+def _keypoint_columns(fields: Any, depth: int, op: str) -> dict[str, int]:
+    """Return field name -> column of the keypoint tensor."""
+    if fields is None:
+        names = ["x", "y", "z", "score"][: min(depth, 4)]
+    else:
+        names = as_list(fields, op, "keypoint_fields")
+        if len(names) > depth:
+            raise fail(op, f"keypoint_fields names {len(names)} columns but keypoints have {depth}")
+    columns: dict[str, int] = {}
+    for column, name in enumerate(names):
+        if name not in KEYPOINT_FIELDS:
+            raise fail(op, f"keypoint field must be one of {list(KEYPOINT_FIELDS)}, got {describe(name)}")
+        if name in columns:
+            raise fail(op, f"keypoint field {name!r} is named twice in {describe(fields)}")
+        if name != "_":
+            columns[name] = column
+    if "x" not in columns or "y" not in columns:
+        raise fail(op, f"keypoint_fields must name 'x' and 'y', got {describe(fields)}")
+    return columns
+
+
+def detections(
+    boxes: Any,
+    scores: Any = None,
+    class_ids: Any = None,
+    labels: Any = None,
+    keypoints: Any = None,
+    keypoint_fields: Any = None,
+) -> list[dict[str, Any]]:
+    """Build the standard detection list the ROS mapping expects.
+
+    Each entry is ``{box = {x1, y1, x2, y2}, score = s, class_id = c, label = "...",
+    keypoints = {{x, y, z, score}, ...}}`` (keys by name; ``keypoints`` only when
+    given). Missing scores/z/keypoint scores are NaN, a missing class is -1 with
+    label "".
+
+    ``labels`` is either an array of names looked up Lua-style (``labels[class_id]``,
+    so class 1 is the first name) or a key table looked up by the exact class id
+    (``{[0] = "person", [1] = "bicycle"}`` for 0-based label spaces). A class id of
+    -1 always gets "". Without ``class_ids``, a one-name array (``{"person"}``) labels
+    every detection (class_id stays -1).
+
+    Keypoint columns are, by default, x, y, z, score in that order (a [N, K, 2]
+    tensor is x, y; [N, K, 3] is x, y, z; columns after the 4th are ignored);
+    ``keypoint_fields`` names them otherwise, e.g. ``{"x", "y", "score"}``.
+
+    Lua::
+
+        local keep = vp.nms(boxes, scores, 0.45, cls)
+        return vp.detections(vp.take(boxes, keep), vp.take(scores, keep),
+                             vp.take(cls, keep), COCO_NAMES)
+        -- with landmarks [N, 5, 2] and no classes:
+        return vp.detections(boxes, scores, nil, nil, landmarks)
+
+    Args:
+        boxes: [N, 4] xyxy in original-image pixels.
+        scores: [N] scores, or nil.
+        class_ids: [N] integer class ids, or nil.
+        labels: Array or key table of class names, or nil (labels "").
+        keypoints: [N, K, D] with D >= 2, or nil.
+        keypoint_fields: Names of the keypoint columns ("x", "y", "z", "score", "_" to skip).
+
+    Returns:
+        List of N detection tables.
+
+    Raises:
+        VisionOpError: lengths differ, non-integer class ids, a class without label,
+            or bad keypoints.
+    """
+    op = "detections"
+    xyxy = as_boxes_2d(boxes, op, exact=True)
+    count = len(xyxy)
+    score = np.full(count, math.nan) if scores is None else as_per_box(scores, count, op, "scores", np.float64)
+    ids = np.full(count, -1, dtype=np.int64)
+    if class_ids is not None:
+        raw_ids = as_per_box(class_ids, count, op, "class_ids")
+        if raw_ids.dtype.kind == "f" and not np.all(np.mod(raw_ids, 1) == 0):
+            raise fail(op, f"class_ids must be integers, got {describe(class_ids)}")
+        ids = raw_ids.astype(np.int64)
+    if labels is not None and not isinstance(labels, (list, Mapping)):
+        raise fail(op, f"labels must be an array or a key table of names, got {describe(labels)}")
+    if labels is not None and class_ids is None:
+        if not (isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)):
+            raise fail(op, f"labels without class_ids must be a single name, got {describe(labels)}")
+        names = [labels[0]] * count
+    else:
+        names = ["" if labels is None else _label_for(int(class_id), labels, op) for class_id in ids.tolist()]
+    points: list[tuple[Keypoint, ...] | None] = [None] * count
+    if keypoints is not None:
+        array = as_array(keypoints, op, "keypoints", dtype=np.float64)
+        if array.ndim != 3 or array.shape[0] != count or array.shape[2] < 2:
+            raise fail(
+                op, f"keypoints must be [N, K, D] with N = {count} and D >= 2, got {describe(keypoints)}"
+            )
+        columns = _keypoint_columns(keypoint_fields, array.shape[2], op)
+        nan = np.full(array.shape[:2], math.nan)
+        fields = {
+            name: array[:, :, columns[name]] if name in columns else nan for name in ("x", "y", "z", "score")
+        }
+        table = np.stack([fields["x"], fields["y"], fields["z"], fields["score"]], axis=-1).tolist()
+        points = [tuple(Keypoint(x=x, y=y, z=z, score=s) for x, y, z, s in row) for row in table]
+    result = []
+    for n, (x1, y1, x2, y2) in enumerate(xyxy.tolist()):
+        detection = Detection(
+            x1=x1,
+            y1=y1,
+            x2=x2,
+            y2=y2,
+            score=float(score[n]),
+            class_id=int(ids[n]),
+            label=names[n],
+            keypoints=points[n],
+        )
+        result.append(detection.to_lua())
+    return result
+
+
+def heatmap_peaks(
+    hm: Any, threshold: Any, kernel: Any = 3, limit: Any = None
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Local maxima of a 2-D heatmap above ``threshold`` (max-pool equality, as CenterNet).
+
+    A pixel is a peak when it equals the maximum of its ``kernel`` x ``kernel``
+    neighbourhood and is strictly above ``threshold`` (plateaus give every pixel).
+
+    Lua::
+
+        local hm = vp.squeeze(outputs[1])              -- [1, 1, H, W] -> [H, W]
+        local idx, score = vp.heatmap_peaks(hm, 0.5)   -- idx [K, 2] = (row, col), 1-based
+        for i = 1, idx:dim(1) do
+          local cy, cx = idx:at(i, 1) - 1, idx:at(i, 2) - 1   -- 0-based cell
+        end
+
+    Args:
+        hm: [H, W] heatmap (leading size-1 axes are dropped).
+        threshold: Minimum score (exclusive).
+        kernel: Odd neighbourhood size >= 1.
+        limit: Keep at most this many (the highest); all when nil.
+
+    Returns:
+        ``(indices, scores)``: [K, 2] int64 1-based (row, col) and [K] float32,
+        best first (ties in row-major order).
+
+    Raises:
+        VisionOpError: not 2-D, bad kernel or limit.
+    """
+    op = "heatmap_peaks"
+    array = as_float_array(hm, op, "hm")
+    while array.ndim > 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2:
+        raise fail(op, f"hm must be a 2-D heatmap [H, W] (or [1, .., H, W]), got {describe(hm)}")
+    size = as_int(kernel, op, "kernel", minimum=1)
+    if size % 2 == 0:
+        raise fail(op, f"kernel must be odd, got {size!r}")
+    threshold_value = as_float(threshold, op, "threshold")
+    heat = np.ascontiguousarray(array, dtype=np.float32)
+    if heat.size == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
+    pooled = cv2.dilate(heat, np.ones((size, size), dtype=np.uint8))
+    positions = np.argwhere((heat == pooled) & (heat > threshold_value))
+    values = heat[positions[:, 0], positions[:, 1]]
+    order = np.argsort(-values, kind="stable")
+    if limit is not None:
+        order = order[: as_int(limit, op, "limit", minimum=0)]
+    return positions[order].astype(np.int64) + 1, values[order]
