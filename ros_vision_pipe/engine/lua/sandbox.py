@@ -158,6 +158,8 @@ class LuaScript:
         self._loading: set[str] = set()
         self._protected_call = self.runtime.execute(_PRELUDE, self._require, self._print)
         self.readonly = self.runtime.execute(_READONLY)
+        self._collect = self.runtime.eval(
+            "function(full) if full then collectgarbage() else collectgarbage('step') end end")
         self._host_table = self.runtime.table()
         self._wrap_host = self.runtime.execute(_WRAP_HOST, self._host_table)
         if install is not None:
@@ -175,6 +177,15 @@ class LuaScript:
                 self.main_result: Any = chunk()
             except lua.LuaError as error:
                 raise self._script_error(error, "main chunk", None) from error
+
+    def collect(self, *, full: bool) -> None:
+        """Run Lua's garbage collector: a full cycle, or one incremental step.
+
+        Tensor handles are small userdata to Lua, so without this the arrays they hold
+        (frames, model outputs) would outlive their frame until Lua happens to collect.
+        """
+        with self.lock:
+            self._collect(full)
 
     def host_function(self, name: str, function: Callable[..., Any]) -> Any:
         """Return a Lua function calling ``function``; Python errors become Lua errors.
