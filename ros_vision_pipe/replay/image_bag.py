@@ -157,28 +157,18 @@ def write_image_bag(
     ros1 = storage is Storage.ROS1
     store = typestore or get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_KILTED)
     types = store.types
+    writer: Any
     if ros1:
         from rosbags.rosbag1 import Writer as Writer1
 
-        writer1 = Writer1(target)
-        writer1.open()
-        try:
-            connections = [writer1.add_connection(t.topic, COMPRESSED_IMAGE if t.compressed else IMAGE,
-                                                  typestore=store) for t in topics]
-            for frame in frames:
-                log_ns, stamp_ns = time_map(frame.index, frame.timestamp)
-                for spec, connection in zip(topics, connections, strict=True):
-                    header = _header(types, stamp_ns, spec.frame_id, True, frame.index)
-                    message = _image_message(types, header, frame, spec)
-                    writer1.write(connection, log_ns, store.serialize_ros1(message, connection.msgtype))
-        finally:
-            writer1.close()
-        return target
+        writer = Writer1(target)
+        serialize = store.serialize_ros1
+    else:
+        from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
-    plugin = StoragePlugin.MCAP if storage is Storage.MCAP else StoragePlugin.SQLITE3
-    writer = Writer(target, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        plugin = StoragePlugin.MCAP if storage is Storage.MCAP else StoragePlugin.SQLITE3
+        writer = Writer(target, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        serialize = store.serialize_cdr
     writer.open()
     try:
         connections = [writer.add_connection(t.topic, COMPRESSED_IMAGE if t.compressed else IMAGE,
@@ -186,9 +176,9 @@ def write_image_bag(
         for frame in frames:
             log_ns, stamp_ns = time_map(frame.index, frame.timestamp)
             for spec, connection in zip(topics, connections, strict=True):
-                header = _header(types, stamp_ns, spec.frame_id, False, frame.index)
+                header = _header(types, stamp_ns, spec.frame_id, ros1, frame.index)
                 message = _image_message(types, header, frame, spec)
-                writer.write(connection, log_ns, store.serialize_cdr(message, connection.msgtype))
+                writer.write(connection, log_ns, serialize(message, connection.msgtype))
     finally:
         writer.close()
     return target

@@ -86,12 +86,8 @@ def _seconds(header: Header) -> float:
 
 
 def _load_pipeline(path: Any, session_factory: SessionFactory, runner: CallbackGroupTaskRunner) -> Pipeline:
-    """``Pipeline.from_config`` with the node's task runner (when the engine takes one)."""
-    import inspect
-
-    if "task_runner" in inspect.signature(Pipeline.from_config).parameters:
-        return Pipeline.from_config(path, session_factory=session_factory, task_runner=runner)  # type: ignore[call-arg]
-    return Pipeline.from_config(path, session_factory=session_factory)
+    """``Pipeline.from_config`` with each model's inferences in its own callback group."""
+    return Pipeline.from_config(path, session_factory=session_factory, task_runner=runner)
 
 
 class PipelineNode(Node):

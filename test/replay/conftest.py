@@ -41,8 +41,6 @@ def make_bag(tmp_path: Path, clip: list[Frame]) -> Callable[..., Path]:
 def make_person_config(tmp_path: Path) -> Callable[..., Path]:
     """``make_person_config(max_pending_frames=8, submit_overflow="reject")``: the SSDLite person
     detector alone (single mode), with the frame-level pipeline's bound and policy."""
-    if not SSD_MODEL.is_file() or not SSD_SCRIPT.is_file():
-        pytest.skip("models/ssdlite_person.onnx or config/scripts/ssd_person.lua missing")
 
     def make(max_pending_frames: int = 8, submit_overflow: str = "reject") -> Path:
         path = tmp_path / f"person_{max_pending_frames}_{submit_overflow}.lua"
@@ -67,8 +65,6 @@ def person_config(make_person_config: Callable[..., Path]) -> Path:
 @pytest.fixture
 def async_config(tmp_path: Path) -> Path:
     """parallel_async: the person detector on every frame, a second detector instance every 3rd frame."""
-    if not SSD_MODEL.is_file() or not SSD_SCRIPT.is_file():
-        pytest.skip("models/ssdlite_person.onnx or config/scripts/ssd_person.lua missing")
     path = tmp_path / "async.lua"
     path.write_text(
         "return { mode = 'parallel_async', models = {\n"

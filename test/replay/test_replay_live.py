@@ -73,8 +73,6 @@ def detections(result: Any) -> tuple[int, np.ndarray, np.ndarray]:
 @pytest.fixture
 def roomy_person_pose(tmp_path: Path) -> Path:
     """config/person_pose.lua (serial person -> pose) with room for every frame of the clip in the node."""
-    if not PERSON_POSE.is_file():
-        pytest.skip("config/person_pose.lua missing")
     config = PERSON_POSE.parent
     path = tmp_path / "person_pose_roomy.lua"
     path.write_text(

@@ -63,8 +63,6 @@ def bikes() -> list[np.ndarray]:
 @pytest.fixture
 def person_config(tmp_path: Path) -> Path:
     """A single-model pipeline: the SSDLite person detector."""
-    if not SSD_MODEL.is_file() or not SSD_SCRIPT.is_file():
-        pytest.skip("models/ssdlite_person.onnx or config/scripts/ssd_person.lua missing")
     path = tmp_path / "person.lua"
     path.write_text(
         "return { mode = 'single', models = {\n"
@@ -78,6 +76,4 @@ def person_config(tmp_path: Path) -> Path:
 @pytest.fixture
 def person_pose_config() -> Path:
     """``config/person_pose.lua`` (serial: person -> pose)."""
-    if not PERSON_POSE.is_file():
-        pytest.skip("config/person_pose.lua missing")
     return PERSON_POSE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,6 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ros_vision_pipe.engine.errors import ConfigError
 from ros_vision_pipe.engine.model import onnx_session_factory
-from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.ros.node import PipelineNode
 
 CYCLIST_105 = (329.0, 28.0, 487.0, 209.0)  # models/PROVENANCE.md: frame 105, score 0.989
@@ -265,8 +263,6 @@ class RecordingSession(SlowSession):
 
 def test_models_run_in_their_own_callback_groups_in_parallel_and_never_overlap_themselves(
         context, spin, bikes, tmp_path) -> None:
-    if "task_runner" not in inspect.signature(Pipeline.from_config).parameters:
-        pytest.skip("the engine does not take a task runner yet")
     config = tmp_path / "two.lua"
     model, script = SSD_MODEL, SSD_SCRIPT
     config.write_text("return { mode = 'parallel_sync', models = {\n"

@@ -41,12 +41,7 @@ def to_chw(t: Any) -> NDArray[Any]:
     Raises:
         VisionOpError: ``t`` is not 3-D or 4-D.
     """
-    array = as_array(t, "to_chw", "t")
-    if array.ndim == 3:
-        return np.ascontiguousarray(array.transpose(2, 0, 1))
-    if array.ndim == 4:
-        return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
-    raise fail("to_chw", f"t must be 3-D (HWC) or 4-D (NHWC), got {describe(array)}")
+    return _move_channels(t, "to_chw", (2, 0, 1), "3-D (HWC) or 4-D (NHWC)")
 
 
 def to_hwc(t: Any) -> NDArray[Any]:
@@ -65,12 +60,17 @@ def to_hwc(t: Any) -> NDArray[Any]:
     Raises:
         VisionOpError: ``t`` is not 3-D or 4-D.
     """
-    array = as_array(t, "to_hwc", "t")
+    return _move_channels(t, "to_hwc", (1, 2, 0), "3-D (CHW) or 4-D (NCHW)")
+
+
+def _move_channels(t: Any, op: str, perm: tuple[int, int, int], expected: str) -> NDArray[Any]:
+    """Apply the 3-D permutation ``perm`` to the last three axes (a leading batch axis stays)."""
+    array = as_array(t, op, "t")
     if array.ndim == 3:
-        return np.ascontiguousarray(array.transpose(1, 2, 0))
+        return np.ascontiguousarray(array.transpose(perm))
     if array.ndim == 4:
-        return np.ascontiguousarray(array.transpose(0, 2, 3, 1))
-    raise fail("to_hwc", f"t must be 3-D (CHW) or 4-D (NCHW), got {describe(array)}")
+        return np.ascontiguousarray(array.transpose(0, *(axis + 1 for axis in perm)))
+    raise fail(op, f"t must be {expected}, got {describe(array)}")
 
 
 def transpose(t: Any, perm: Any) -> NDArray[Any]:
