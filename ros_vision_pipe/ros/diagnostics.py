@@ -59,6 +59,7 @@ class _InputCounts:
     reported_problems: int = 0
     publishers: int = 0
     silent_s: float = 0.0
+    lost: int = 0
 
 
 @dataclass
@@ -115,11 +116,11 @@ class DiagnosticsCollector:
         with self._lock:
             self._state.inputs.setdefault(topic, _InputCounts()).refused += 1
 
-    def matched(self, topic: str, publishers: int, silent_s: float) -> None:
-        """``topic`` has ``publishers`` matched and no frame for ``silent_s`` seconds (0: frames flow)."""
+    def matched(self, topic: str, publishers: int, silent_s: float, lost: int = 0) -> None:
+        """``topic`` has ``publishers`` matched, no frame for ``silent_s`` s (0: frames flow), ``lost`` lost."""
         with self._lock:
             counts = self._state.inputs.setdefault(topic, _InputCounts())
-            counts.publishers, counts.silent_s = publishers, silent_s
+            counts.publishers, counts.silent_s, counts.lost = publishers, silent_s, lost
 
     def record(self, model: str, status: ResultStatus, latency_ms: float) -> None:
         """Count the result published for ``model`` on one frame."""
@@ -205,12 +206,16 @@ class DiagnosticsCollector:
                 level = DiagnosticStatus.WARN if problems > i.reported_problems else DiagnosticStatus.OK
                 fps_in = i.period_received / elapsed
                 message = f"{fps_in:.1f} fps in, {i.rejected} rejected, {i.refused} refused"
+                if i.lost > i.received:
+                    level = DiagnosticStatus.WARN
+                    message = (f"frames lost by DDS: frames_in {i.received}, frames_lost {i.lost}, "
+                               f"publishers {i.publishers}")
                 if i.silent_s:
                     level = DiagnosticStatus.WARN
                     message = (f"no frame for {i.silent_s:.1f} s although {i.publishers} publisher(s) matched: "
                                f"frames_in {i.received}, publishers {i.publishers}")
                 values = {"received": i.received, "rejected": i.rejected, "refused": i.refused, "fps_in": fps_in,
-                          "frames_in": i.received, "publishers": i.publishers}
+                          "frames_in": i.received, "frames_lost": i.lost, "publishers": i.publishers}
                 statuses.append(self._status(level, f"input {topic}", message, values))
                 i.reported_problems = problems
                 i.period_received = 0

@@ -155,14 +155,15 @@ class PipelineNode(Node):
         # intake group: decode + enqueue only (never waits for a model); one image at a time.
         self.intake_group = MutuallyExclusiveCallbackGroup()
         self.input_qos = qos = self.config.input_qos()
+        self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
         self.image_subscriptions: dict[str, Any] = {}
         for topic in self.config.image_topics:
             compressed = self.config.is_compressed(topic)
             self.image_subscriptions[topic] = self.create_subscription(
                 CompressedImage if compressed else Image, topic,
                 (lambda m, t=topic: self._on_compressed(m, t)) if compressed else (lambda m, t=topic: self._on_image(m, t)),
-                qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(topic, qos))
-        self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
+                qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
+                    topic, qos, message_lost=lambda info, t=topic: self.silent_inputs.lost(t, info.total_count)))
         # diagnostics group: reads counters and the graph only; in parallel with everything.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics,
@@ -275,7 +276,8 @@ class PipelineNode(Node):
         for topic, subscription in self.image_subscriptions.items():
             publishers = subscription.get_publisher_count()
             silent = self.silent_inputs.check(topic, publishers)
-            self.diagnostics.matched(topic, publishers, self.silent_inputs.silent_for(topic, publishers))
+            self.diagnostics.matched(topic, publishers, self.silent_inputs.silent_for(topic, publishers),
+                                     self.silent_inputs.counts(topic)[1])
             if silent is not None:
                 self.get_logger().warning(self.silent_inputs.message(self, topic, self.input_qos, silent))
 

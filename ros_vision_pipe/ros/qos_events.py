@@ -7,7 +7,10 @@
 * ``SilentInputs`` watches each image subscription: when a publisher is matched but no frame has
   arrived for ``after_s`` seconds, it returns one warning for that stall (naming the topic, the
   last message size if a frame ever came, both sides' QoS and the remedies); a frame re-arms it.
-  The node calls it from its diagnostics timer and reports ``publishers`` and ``frames_in``.
+  Frames that DDS reports lost (the subscription's ``message_lost`` event: a best-effort reader
+  missed fragments) count too: once more frames were lost than received (at least
+  ``MIN_LOST``), it warns once. The node calls it from a timer of its diagnostics group and
+  reports ``publishers``, ``frames_in`` and ``frames_lost``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ POLICY_ATTRIBUTES: dict[QoSPolicyKind, str] = {
     QoSPolicyKind.DEPTH: "depth",
     QoSPolicyKind.LIFESPAN: "lifespan",
 }
+#: Lost frames (more than received) before the node warns that an input is lossy.
+MIN_LOST = 5
 #: Fast DDS's default shared-memory segment; larger samples fall back to fragmented UDP.
 DEFAULT_SHM_SEGMENT = 512 * 1024
 LARGE_DATA_REMEDY = (
@@ -84,10 +89,12 @@ class QosEventReporter:
         self._warned: set[tuple[str, str, QoSPolicyKind]] = set()
         self.warnings: list[str] = []
 
-    def subscription(self, topic: str, qos: QoSProfile) -> SubscriptionEventCallbacks:
-        """Callbacks for a subscription of ``topic`` with ``qos``."""
+    def subscription(self, topic: str, qos: QoSProfile,
+                     message_lost: Callable[[Any], None] | None = None) -> SubscriptionEventCallbacks:
+        """Callbacks for a subscription of ``topic`` with ``qos`` (and its ``message_lost`` event)."""
         return SubscriptionEventCallbacks(
-            incompatible_qos=lambda info: self.incompatible(topic, qos, info.last_policy_kind, subscription=True))
+            incompatible_qos=lambda info: self.incompatible(topic, qos, info.last_policy_kind, subscription=True),
+            message_lost=message_lost)
 
     def publisher(self, topic: str, qos: QoSProfile) -> PublisherEventCallbacks:
         """Callbacks for a publisher of ``topic`` with ``qos``."""
@@ -128,6 +135,8 @@ class _Input:
     last_size: int | None = None
     frames: int = 0
     warned: bool = False
+    lost: int = 0
+    loss_warned: bool = False
 
 
 class SilentInputs:
@@ -153,11 +162,25 @@ class SilentInputs:
             state.last_frame, state.last_size, state.warned = self._clock(), size, False
             state.frames += 1
 
+    def lost(self, topic: str, total: int) -> None:
+        """DDS reports ``total`` messages of ``topic`` lost so far (``message_lost`` event)."""
+        with self._lock:
+            self._inputs.setdefault(topic, _Input()).lost = int(total)
+
+    def counts(self, topic: str) -> tuple[int, int]:
+        """(frames received, frames lost) of ``topic``."""
+        with self._lock:
+            state = self._inputs.get(topic, _Input())
+            return state.frames, state.lost
+
     def check(self, topic: str, publishers: int) -> float | None:
-        """Seconds ``topic`` has been silent with ``publishers`` matched, once per stall; else None."""
+        """Seconds ``topic`` has been silent (or lossy) with ``publishers`` matched, once per stall; else None."""
         now = self._clock()
         with self._lock:
             state = self._inputs.setdefault(topic, _Input())
+            if publishers and not state.loss_warned and state.lost >= MIN_LOST and state.lost > state.frames:
+                state.loss_warned = True
+                return now - (state.matched_since or now)
             if publishers == 0:
                 state.matched_since = None
                 return None
@@ -187,15 +210,17 @@ class SilentInputs:
     def message(self, node: Node, topic: str, qos: QoSProfile, silent_s: float) -> str:
         """The warning for a stall of ``topic``: sizes, both sides' QoS, remedies."""
         size = self.last_size(topic)
-        size_text = (f"last message {size:,} B" + (" (over the 512 KiB shared-memory segment)"
+        frames, lost = self.counts(topic)
+        size_text = (f"message size {size:,} B" + (" (over the 512 KiB shared-memory segment)"
                                                    if size > DEFAULT_SHM_SEGMENT else "")
                      if size is not None else "message size unknown (no frame arrived yet)")
         peers = node.get_publishers_info_by_topic(topic)
         theirs = "; ".join(f"{_node_name(p)!r}: {describe_qos(p.qos_profile)}" for p in peers) or "none"
-        return (f"no frame on {topic!r} for {silent_s:.1f} s although {len(peers)} publisher(s) matched "
-                f"({size_text}); this node subscribes {describe_qos(qos)}, publishers offer {theirs}. "
-                f"Remedies: {LARGE_DATA_REMEDY}")
+        what = (f"frames on {topic!r} are lost: {lost} lost, {frames} received" if lost > frames and lost >= MIN_LOST
+                else f"no frame on {topic!r} for {silent_s:.1f} s")
+        return (f"{what}, although {len(peers)} publisher(s) matched ({size_text}); this node subscribes "
+                f"{describe_qos(qos)}, publishers offer {theirs}. Remedies: {LARGE_DATA_REMEDY}")
 
 
-__all__ = ["DEFAULT_SHM_SEGMENT", "LARGE_DATA_REMEDY", "POLICY_ATTRIBUTES", "QosEventReporter", "SilentInputs",
+__all__ = ["DEFAULT_SHM_SEGMENT", "LARGE_DATA_REMEDY", "MIN_LOST", "POLICY_ATTRIBUTES", "QosEventReporter", "SilentInputs",
            "describe", "describe_qos"]
