@@ -101,8 +101,9 @@ class QosEventReporter:
         return PublisherEventCallbacks(
             incompatible_qos=lambda info: self.incompatible(topic, qos, info.last_policy_kind, subscription=False))
 
-    def incompatible(self, topic: str, qos: QoSProfile, policy: QoSPolicyKind, *, subscription: bool) -> None:
+    def incompatible(self, topic: str, qos: QoSProfile, policy: Any, *, subscription: bool) -> None:
         """Warn (once per topic, side and policy) that a peer's QoS does not match ours."""
+        policy = QoSPolicyKind(int(policy))  # rclpy may hand over the C enum (RMW_QOS_POLICY_...)
         name = self._node.resolve_topic_name(topic)
         key = (name, "subscription" if subscription else "publisher", policy)
         with self._lock:
