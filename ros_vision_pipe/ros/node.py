@@ -44,6 +44,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -359,6 +360,12 @@ class _ShutdownSignals:
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, self)
 
+    def ignore(self) -> None:
+        """Ignore SIGINT/SIGTERM from now on (the cleanup is done; the interpreter exits)."""
+        self.loading = False
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+
     def __call__(self, number: int, frame: Any) -> None:
         """Count the signal; raise only for the first one while loading."""
         self.received += 1
@@ -374,28 +381,36 @@ def main(args: list[str] | None = None) -> int:
     """
     use_large_data_profile()
     signals = _ShutdownSignals()
-    with rclpy.init(args=args):
-        try:
-            node = PipelineNode()
-        except (EngineError, NodeConfigError) as error:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(error).__name__}: {error}")
-            return 1
-        except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while the models load
-            return 0
-        finally:
-            signals.loading = False
-        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.close()  # before the executor stops: a running model task can still end
-            executor.shutdown()
-            node.destroy_node()
-        if signals.received:
-            rclpy.logging.get_logger(NODE_NAME).info(f"stopped cleanly ({signals.received} signal(s))")
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = PipelineNode()
+            except (EngineError, NodeConfigError) as error:
+                rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(error).__name__}: {error}")
+                return 1
+            except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while the models load
+                return 0
+            finally:
+                signals.loading = False
+            executor = MultiThreadedExecutor(num_threads=node.executor_threads)
+            executor.add_node(node)
+            try:
+                executor.spin()
+            except (KeyboardInterrupt, ExternalShutdownException):
+                pass
+            except _rclpy.RCLError:  # a signal shut the context down while the executor built its wait set
+                if rclpy.ok():
+                    raise
+            finally:
+                node.close()  # before the executor stops: a running model task can still end
+                executor.shutdown()
+                node.destroy_node()
+            if signals.received:
+                rclpy.logging.get_logger(NODE_NAME).info(f"stopped cleanly ({signals.received} signal(s))")
+    finally:
+        # Python restores SIG_DFL for its own handlers when the interpreter exits: a signal arriving
+        # then (threads joining, modules freed) would kill the process. Ignored ones stay ignored.
+        signals.ignore()
     return 0
 
 
