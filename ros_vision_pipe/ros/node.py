@@ -271,7 +271,7 @@ class PipelineNode(Node):
     # -- diagnostics (diagnostics group) -------------------------------------------------
 
     def _watch_inputs(self) -> None:
-        """Warn once per stall when an input has a matched publisher but no frame (docs/ros.md)."""
+        """Warn once per input when it has a matched publisher but no (or mostly lost) frames (docs/ros.md)."""
         if self._closing:
             return
         for topic, subscription in self.image_subscriptions.items():

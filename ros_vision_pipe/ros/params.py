@@ -116,7 +116,7 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
         "Also publish each model's detections as vision_msgs/Detection2DArray on <ns>/<model>/detections "
         "(needs the vision_msgs package).")),
     "qos.silent_input_warning": (3.0, _descriptor(
-        "Seconds an input may have a matched publisher but no frame before the node warns (once per stall).",
+        "Seconds an input may have a matched publisher but no frame before the node warns (once per input).",
         floats=(0.5, 600.0))),
 }
 

@@ -5,11 +5,11 @@
   best-effort camera when the node subscribes RELIABLE...) gets ONE warning per topic and policy,
   naming the topic, the policy, this node's value and the peer's value(s) with the peer's node.
 * ``SilentInputs`` watches each image subscription: when a publisher is matched but no frame has
-  arrived for ``after_s`` seconds, it returns one warning for that stall (naming the topic, the
-  last message size if a frame ever came, both sides' QoS and the remedies); a frame re-arms it.
-  Frames that DDS reports lost (the subscription's ``message_lost`` event: a best-effort reader
-  missed fragments) count too: once more frames were lost than received (at least
-  ``MIN_LOST``), it warns once. The node calls it from a timer of its diagnostics group and
+  arrived for ``after_s`` seconds, it returns a warning (naming the topic, the last message size
+  if a frame ever came, both sides' QoS and the remedies). Frames that DDS reports lost (the
+  subscription's ``message_lost`` event: a best-effort reader missed fragments) count too: once
+  more frames were lost than received (at least ``MIN_LOST``), it warns. One warning per input
+  for the node's life; the diagnostics keep reporting the state. The node calls it from a timer of its diagnostics group and
   reports ``publishers``, ``frames_in`` and ``frames_lost``.
 """
 
@@ -137,7 +137,6 @@ class _Input:
     frames: int = 0
     warned: bool = False
     lost: int = 0
-    loss_warned: bool = False
 
 
 class SilentInputs:
@@ -160,7 +159,7 @@ class SilentInputs:
         """A frame of ``size`` bytes arrived on ``topic`` (intake; any thread)."""
         with self._lock:
             state = self._inputs.setdefault(topic, _Input())
-            state.last_frame, state.last_size, state.warned = self._clock(), size, False
+            state.last_frame, state.last_size = self._clock(), size
             state.frames += 1
 
     def lost(self, topic: str, total: int) -> None:
@@ -175,12 +174,12 @@ class SilentInputs:
             return state.frames, state.lost
 
     def check(self, topic: str, publishers: int) -> float | None:
-        """Seconds ``topic`` has been silent (or lossy) with ``publishers`` matched, once per stall; else None."""
+        """Seconds ``topic`` has been silent (or lossy) with ``publishers`` matched, once per input; else None."""
         now = self._clock()
         with self._lock:
             state = self._inputs.setdefault(topic, _Input())
-            if publishers and not state.loss_warned and state.lost >= MIN_LOST and state.lost > state.frames:
-                state.loss_warned = True
+            if publishers and not state.warned and state.lost >= MIN_LOST and state.lost > state.frames:
+                state.warned = True
                 return now - (state.matched_since or now)
             if publishers == 0:
                 state.matched_since = None
