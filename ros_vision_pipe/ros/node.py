@@ -330,12 +330,13 @@ def use_large_data_profile(environ: dict[str, str] | Any = os.environ) -> str | 
 
     Fast DDS reads ``FASTDDS_DEFAULT_PROFILES_FILE`` when the participant is created (``rclpy.init``),
     so this runs first. Left alone when either profiles variable or ``FASTDDS_BUILTIN_TRANSPORTS`` is
-    set, or when another RMW is selected. Returns the path set, or None.
+    in the environment (even empty: ``dds_profile:=''`` of the launch file), or when another RMW is
+    selected. Returns the path set, or None.
     """
     if environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
         return None
-    if any(environ.get(name) for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
-                                          "FASTDDS_BUILTIN_TRANSPORTS")):
+    if any(name in environ for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                                        "FASTDDS_BUILTIN_TRANSPORTS")):
         return None
     path = resolve_config_file(LARGE_DATA_PROFILE)
     if not path.is_file():
