@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--fps", type=float, default=30.0)
     args = parser.parse_args()
-    print(f"| image (bgr8) | publisher | subscriber | default transports | large-data profile |")
+    print("| image (bgr8) | publisher | subscriber | default transports | large-data profile |")
     print("|---|---|---|---|---|")
     for name, (width, height) in SIZES.items():
         for pub, sub in QOS:

@@ -458,7 +458,8 @@ class RosbagsFactory:
 
 __all__ = [
     "CLASSIFICATION", "DETECTION", "FEATURE_VECTOR", "FUSED_RESULT", "HEADER", "IMAGE", "KEYPOINT",
-    "MESSAGE_FIELDS", "MODEL_RESULT", "RCLPY_FACTORY", "STATUS_CODES", "TIME", "FrameMessages", "default_model_result_fields", "MessageFactory",
-    "ResultMappingError", "RosbagsFactory", "fill", "frame_messages", "fused_result_fields", "header_fields",
+    "MESSAGE_FIELDS", "MODEL_RESULT", "RCLPY_FACTORY", "STATUS_CODES", "TIME", "FrameMessages", "MessageFactory",
+    "ResultMappingError", "RosbagsFactory", "default_model_result_fields", "fill", "frame_messages",
+    "fused_result_fields", "header_fields",
     "model_result_fields", "payload_fields", "rclpy_factory", "to_json",
 ]

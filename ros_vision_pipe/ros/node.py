@@ -162,7 +162,8 @@ class PipelineNode(Node):
             compressed = self.config.is_compressed(topic)
             self.image_subscriptions[topic] = self.create_subscription(
                 CompressedImage if compressed else Image, topic,
-                (lambda m, t=topic: self._on_compressed(m, t)) if compressed else (lambda m, t=topic: self._on_image(m, t)),
+                (lambda m, t=topic: self._on_compressed(m, t)) if compressed
+                else (lambda m, t=topic: self._on_image(m, t)),
                 qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
                     topic, qos, message_lost=lambda info, t=topic: self.silent_inputs.lost(t, info.total_count)))
         # diagnostics group: reads counters and the graph only; in parallel with everything.

@@ -9,8 +9,8 @@
   if a frame ever came, both sides' QoS and the remedies). Frames that DDS reports lost (the
   subscription's ``message_lost`` event: a best-effort reader missed fragments) count too: once
   more frames were lost than received (at least ``MIN_LOST``), it warns. One warning per input
-  for the node's life; the diagnostics keep reporting the state. The node calls it from a timer of its diagnostics group and
-  reports ``publishers``, ``frames_in`` and ``frames_lost``.
+  for the node's life; the diagnostics keep reporting the state. The node calls it from a timer
+  of its diagnostics group and reports ``publishers``, ``frames_in`` and ``frames_lost``.
 """
 
 from __future__ import annotations
@@ -117,10 +117,11 @@ class QosEventReporter:
         own = self._node.get_fully_qualified_name()
         theirs = sorted({f"{describe(getattr(p.qos_profile, attribute))} (node {_node_name(p)!r})" for p in peers
                          if attribute and _node_name(p) != own and describe(getattr(p.qos_profile, attribute)) != ours})
+        peer = " / ".join(theirs) or "another value"
         if subscription:
-            text = f"this node's subscription requests {ours}, a publisher offers {' / '.join(theirs) or 'another value'}"
+            text = f"this node's subscription requests {ours}, a publisher offers {peer}"
         else:
-            text = f"this node's publisher offers {ours}, a subscriber requests {' / '.join(theirs) or 'another value'}"
+            text = f"this node's publisher offers {ours}, a subscriber requests {peer}"
         remedy = _REMEDIES.get(policy, "align the policy on both sides")
         message = (f"incompatible QoS on {name!r}: policy {policy.name}: {text}; no messages flow between them "
                    f"({remedy})")
@@ -222,5 +223,5 @@ class SilentInputs:
                 f"{describe_qos(qos)}, publishers offer {theirs}. Remedies: {LARGE_DATA_REMEDY}")
 
 
-__all__ = ["DEFAULT_SHM_SEGMENT", "LARGE_DATA_REMEDY", "MIN_LOST", "POLICY_ATTRIBUTES", "QosEventReporter", "SilentInputs",
-           "describe", "describe_qos"]
+__all__ = ["DEFAULT_SHM_SEGMENT", "LARGE_DATA_REMEDY", "MIN_LOST", "POLICY_ATTRIBUTES", "QosEventReporter",
+           "SilentInputs", "describe", "describe_qos"]
