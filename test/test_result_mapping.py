@@ -128,12 +128,22 @@ def test_a_failed_frame_reports_its_error_on_every_model() -> None:
     result = frame({}, error="InferenceError: boom (model 'det', frame 5)", mode=Mode.PARALLEL_ASYNC)
     fields = fused_result_fields(result, models=["det", "scene"])
     assert [(r["status"], r["error"]) for r in fields["results"]] == [(2, result.error)] * 2
-    assert fields["fused"]["model"] == "aggregator" and not fields["has_fused"]
+    assert not fields["has_fused"] and fields["fused"]["model"] == ""
+
+
+def test_without_fusion_the_fused_field_is_left_default() -> None:
+    result = frame({"det": outcome({"detections": [PERSON]})}, fused=None, has_fused=False)
+    fields = fused_result_fields(result, models=["det"])
+    fused = fields["fused"]
+    assert not fields["has_fused"]
+    assert (fused["model"], fused["status"], fused["error"], fused["source"], fused["frame_index"]) == ("", 0, "", "", 0)
+    assert fused["header"] == {"stamp": {"sec": 0, "nanosec": 0}, "frame_id": ""}
+    assert fused["detections"] == [] and fused["extra_json"] == ""
 
 
 def test_the_input_header_object_is_passed_through_unchanged() -> None:
     marker = object()
-    messages = frame_messages(frame({"det": outcome(None, ResultStatus.SKIPPED)}, stamp=marker),
+    messages = frame_messages(frame({"det": outcome(None, ResultStatus.SKIPPED)}, stamp=marker, has_fused=True),
                               lambda _type, fields: SimpleNamespace(**fields), models=["det"])
     assert messages.fused.header is marker and messages.models["det"].header is marker
     assert messages.fused.results[0] is messages.models["det"]

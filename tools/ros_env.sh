@@ -5,7 +5,10 @@
 # overlay built by tools/setup_env.sh, and sets the ROS runtime env:
 #   ROS_DISTRO=kilted, RMW_IMPLEMENTATION=rmw_fastrtps_cpp,
 #   ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (DDS traffic stays on this host),
-#   ROS_DOMAIN_ID (default 42 if unset; give each concurrent test run its own).
+#   ROS_DOMAIN_ID (default 42 if unset; give each concurrent test run its own),
+#   FASTDDS_DEFAULT_PROFILES_FILE=config/fastdds_large_data.xml unless already set (a 16 MiB
+#   shared-memory segment: camera-size images between processes of this machine; every process
+#   started from this shell, a camera driver included, gets it; docs/ros.md "Camera-size images").
 # Result: PATH/VIRTUAL_ENV -> .venv; PYTHONPATH += install/lib/python3.11/site-packages;
 # AMENT_PREFIX_PATH = install:.venv; CMAKE_PREFIX_PATH += install,.venv;
 # LD_LIBRARY_PATH += install/lib (our msg typesupport libs). The wheels' own libs
@@ -22,6 +25,9 @@ export ROS_PYTHON_VERSION=3
 export RMW_IMPLEMENTATION=rmw_fastrtps_cpp
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-42}"
+if [ -z "${FASTDDS_DEFAULT_PROFILES_FILE+set}" ] && [ -z "${FASTRTPS_DEFAULT_PROFILES_FILE+set}" ]; then
+  export FASTDDS_DEFAULT_PROFILES_FILE="$_rvp_root/config/fastdds_large_data.xml"
+fi
 
 if [ ! -f "$_rvp_root/.venv/bin/activate" ]; then
   echo "ros_env.sh: $_rvp_root/.venv missing; run: bash tools/setup_env.sh" >&2

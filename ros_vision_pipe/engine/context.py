@@ -12,14 +12,31 @@ from ros_vision_pipe.engine.errors import InputError
 
 #: Image encodings the engine accepts, with their channel count.
 ENCODING_CHANNELS: dict[str, int] = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
+#: Typed encodings (depth, thermal, raw 16-bit...): H x W x C arrays of their own dtype.
+TYPED_ENCODINGS: dict[str, tuple[np.dtype[Any], int]] = {
+    "mono16": (np.dtype(np.uint16), 1), "rgb16": (np.dtype(np.uint16), 3), "bgr16": (np.dtype(np.uint16), 3),
+    "rgba16": (np.dtype(np.uint16), 4), "bgra16": (np.dtype(np.uint16), 4),
+    **{f"{depth}C{n}": (np.dtype(dtype), n)
+       for depth, dtype in {"8U": np.uint8, "8S": np.int8, "16U": np.uint16, "16S": np.int16,
+                            "32S": np.int32, "32F": np.float32, "64F": np.float64}.items()
+       for n in (1, 2, 3, 4)},
+}
+
+
+def encoding_layout(encoding: str) -> tuple[np.dtype[Any], int] | None:
+    """(dtype, channels) of an engine encoding, or None if the engine does not accept it."""
+    if encoding in ENCODING_CHANNELS:
+        return np.dtype(np.uint8), ENCODING_CHANNELS[encoding]
+    return TYPED_ENCODINGS.get(encoding)
 
 
 def validate_image(image: Any, encoding: str, *, source: str, frame_id: int) -> np.ndarray:
-    """Check that ``image`` is an H x W x C uint8 array matching ``encoding``.
+    """Check that ``image`` is an H x W x C array matching ``encoding``.
 
     Args:
         image: The candidate image.
-        encoding: One of ``ENCODING_CHANNELS``.
+        encoding: One of ``ENCODING_CHANNELS`` (uint8 colour/mono) or ``TYPED_ENCODINGS``
+            (``32FC1`` depth in metres, ``16UC1`` depth in millimetres, ``mono16``...).
         source: Source name, for the error message.
         frame_id: Frame index, for the error message.
 
@@ -27,27 +44,30 @@ def validate_image(image: Any, encoding: str, *, source: str, frame_id: int) -> 
         The image, unchanged.
 
     Raises:
-        InputError: The image is not an ndarray, not uint8, not 3-D, empty, or its
-            channel count does not match the encoding.
+        InputError: The image is not an ndarray, not of the encoding's dtype, not 3-D, empty,
+            or its channel count does not match the encoding.
     """
     where = f"(source {source!r}, frame {frame_id})"
-    if encoding not in ENCODING_CHANNELS:
+    layout = encoding_layout(encoding)
+    if layout is None:
         raise InputError(
-            f"unsupported image encoding {encoding!r} {where}; expected one of {sorted(ENCODING_CHANNELS)}"
+            f"unsupported image encoding {encoding!r} {where}; expected one of "
+            f"{sorted(ENCODING_CHANNELS)} or a typed one ({', '.join(sorted(TYPED_ENCODINGS))})"
         )
+    dtype, expected_channels = layout
     if not isinstance(image, np.ndarray):
         raise InputError(f"image must be a numpy.ndarray, got {type(image).__name__} {where}")
-    if image.dtype != np.uint8 or image.ndim != 3:
+    if image.dtype != dtype or image.ndim != 3:
         raise InputError(
-            f"image must be H x W x C uint8, got {image.dtype} with shape {image.shape} {where}"
+            f"image must be H x W x C {dtype}, got {image.dtype} with shape {image.shape} {where}"
         )
     height, width, channels = image.shape
     if height == 0 or width == 0:
         raise InputError(f"image is empty: shape {image.shape} {where}")
-    if channels != ENCODING_CHANNELS[encoding]:
+    if channels != expected_channels:
         raise InputError(
             f"image has {channels} channels but encoding {encoding!r} needs "
-            f"{ENCODING_CHANNELS[encoding]} {where}"
+            f"{expected_channels} {where}"
         )
     return image
 
@@ -64,8 +84,9 @@ class FrameContext:
     Attributes:
         frame_id: Frame index within its source (int64).
         timestamp: Capture time, seconds.
-        image: H x W x C uint8 image (read-only view).
-        encoding: Colour order of ``image`` (``rgb8``, ``bgr8``, ``mono8``, ``rgba8``, ``bgra8``).
+        image: H x W x C image (read-only view): uint8 for ``rgb8``, ``bgr8``, ``mono8``, ``rgba8``,
+            ``bgra8``; the dtype of a typed encoding otherwise (``32FC1`` float32 metres...).
+        encoding: Encoding of ``image`` (``ENCODING_CHANNELS`` or ``TYPED_ENCODINGS``).
         source: Video path, camera id or topic the frame came from.
         results: Model name -> result, filled in model order.
     """

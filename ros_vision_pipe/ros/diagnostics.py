@@ -11,7 +11,9 @@ the diagnostics timer call it from different threads) and keeps the engine's lat
   dropped from its queue, or whole frames dropped or refused by the pipeline), and totals
   since start: ``errors``, ``runs``, ``skipped``, ``reused``;
 * one status per input topic, ``"<node>: input <topic>"``: ``received``, ``rejected`` (bad
-  input), ``refused`` (the pipeline was full), ``fps_in``;
+  input), ``refused`` (the pipeline was full), ``fps_in``, ``frames_in`` (= received) and
+  ``publishers`` (matched); WARN with "no frame ... although N publisher(s) matched" while an
+  input with a matched publisher stays silent (docs/ros.md, "Camera-size images");
 * one status ``"<node>: pipeline"``: the engine's frame counters (``frames_in``, ``frames_out``,
   ``frames_failed``, ``frames_dropped``, ``frames_rejected``, ``pending``).
 
@@ -55,6 +57,9 @@ class _InputCounts:
     refused: int = 0
     period_received: int = 0
     reported_problems: int = 0
+    publishers: int = 0
+    silent_s: float = 0.0
+    lost: int = 0
 
 
 @dataclass
@@ -111,6 +116,12 @@ class DiagnosticsCollector:
         with self._lock:
             self._state.inputs.setdefault(topic, _InputCounts()).refused += 1
 
+    def matched(self, topic: str, publishers: int, silent_s: float, lost: int = 0) -> None:
+        """``topic`` has ``publishers`` matched, no frame for ``silent_s`` s (0: frames flow), ``lost`` lost."""
+        with self._lock:
+            counts = self._state.inputs.setdefault(topic, _InputCounts())
+            counts.publishers, counts.silent_s, counts.lost = publishers, silent_s, lost
+
     def record(self, model: str, status: ResultStatus, latency_ms: float) -> None:
         """Count the result published for ``model`` on one frame."""
         with self._lock:
@@ -151,7 +162,8 @@ class DiagnosticsCollector:
             out = {f"model {name}": {"runs": c.runs, "skipped": c.skipped, "reused": c.reused,
                                      "errors": c.errors, "drops": c.engine_dropped + lost}
                    for name, c in self._state.models.items()}
-            out.update({f"input {topic}": {"received": c.received, "rejected": c.rejected, "refused": c.refused}
+            out.update({f"input {topic}": {"received": c.received, "rejected": c.rejected, "refused": c.refused,
+                                           "publishers": c.publishers}
                         for topic, c in self._state.inputs.items()})
             out["pipeline"] = dict(self._state.pipeline)
             return out
@@ -194,7 +206,16 @@ class DiagnosticsCollector:
                 level = DiagnosticStatus.WARN if problems > i.reported_problems else DiagnosticStatus.OK
                 fps_in = i.period_received / elapsed
                 message = f"{fps_in:.1f} fps in, {i.rejected} rejected, {i.refused} refused"
-                values = {"received": i.received, "rejected": i.rejected, "refused": i.refused, "fps_in": fps_in}
+                if i.lost > i.received:
+                    level = DiagnosticStatus.WARN
+                    message = (f"frames lost by DDS: frames_in {i.received}, frames_lost {i.lost}, "
+                               f"publishers {i.publishers}")
+                if i.silent_s:
+                    level = DiagnosticStatus.WARN
+                    message = (f"no frame for {i.silent_s:.1f} s although {i.publishers} publisher(s) matched: "
+                               f"frames_in {i.received}, publishers {i.publishers}")
+                values = {"received": i.received, "rejected": i.rejected, "refused": i.refused, "fps_in": fps_in,
+                          "frames_in": i.received, "frames_lost": i.lost, "publishers": i.publishers}
                 statuses.append(self._status(level, f"input {topic}", message, values))
                 i.reported_problems = problems
                 i.period_received = 0

@@ -31,6 +31,8 @@ about 0.3 ms of the node's 1 ms budget (docs/performance.md).
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
@@ -42,6 +44,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -59,8 +62,10 @@ from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.result_mapping import RCLPY_FACTORY, STATUS_CODES, frame_messages
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
-from ros_vision_pipe.ros.params import NodeConfig, NodeConfigError, declare_parameters
+from ros_vision_pipe.ros.params import NodeConfig, NodeConfigError, declare_parameters, resolve_config_file
+from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
+from ros_vision_pipe.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 
 NODE_NAME = "vision_pipeline"
 #: Seconds between two warnings about bad input on one topic.
@@ -68,6 +73,11 @@ WARN_PERIOD_S = 5.0
 #: Seconds ``close`` waits for the frame in progress.
 JOIN_TIMEOUT_S = 10.0
 _RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+_DIAGNOSTICS_QOS = QoSProfile(depth=10)
+#: Seconds between two looks at the inputs' matched publishers (silent-input warning).
+WATCH_PERIOD_S = 0.5
+#: The shipped Fast DDS profile (16 MiB shared-memory segment; docs/ros.md "Camera-size images").
+LARGE_DATA_PROFILE = "config/fastdds_large_data.xml"
 STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
@@ -132,31 +142,52 @@ class PipelineNode(Node):
         self.spec = self.pipeline.spec
         self.diagnostics = DiagnosticsCollector(
             self.get_fully_qualified_name(), self.config.config_file.name, self.model_names, self.config.image_topics)
+        self.qos_events = QosEventReporter(self)  # one warning per incompatible peer, topic and policy
         self.model_publishers = {
-            name: self.create_publisher(ModelResult, self.config.output_topic(name, "result"), _RESULT_QOS)
+            name: self._publisher(ModelResult, self.config.output_topic(name, "result"), _RESULT_QOS)
             for name in self.model_names
         }
         self.fused_publisher = (
-            self.create_publisher(FusedResult, self.config.output_topic("fused"), _RESULT_QOS)
+            self._publisher(FusedResult, self.config.output_topic("fused"), _RESULT_QOS)
             if self.config.publish_fused else None
         )
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.detection_publishers = self._vision_msgs_publishers() if self.config.vision_msgs else {}
+        self.diagnostics_publisher = self._publisher(DiagnosticArray, "/diagnostics", _DIAGNOSTICS_QOS)
         # intake group: decode + enqueue only (never waits for a model); one image at a time.
         self.intake_group = MutuallyExclusiveCallbackGroup()
-        qos = self.config.input_qos()
+        self.input_qos = qos = self.config.input_qos()
+        self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
+        self.image_subscriptions: dict[str, Any] = {}
         for topic in self.config.image_topics:
-            if self.config.is_compressed(topic):
-                self.create_subscription(CompressedImage, topic, lambda m, t=topic: self._on_compressed(m, t),
-                                         qos, callback_group=self.intake_group)
-            else:
-                self.create_subscription(Image, topic, lambda m, t=topic: self._on_image(m, t),
-                                         qos, callback_group=self.intake_group)
-        # diagnostics group: reads counters only; in parallel with everything.
+            compressed = self.config.is_compressed(topic)
+            self.image_subscriptions[topic] = self.create_subscription(
+                CompressedImage if compressed else Image, topic,
+                (lambda m, t=topic: self._on_compressed(m, t)) if compressed
+                else (lambda m, t=topic: self._on_image(m, t)),
+                qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
+                    topic, qos, message_lost=lambda info, t=topic: self.silent_inputs.lost(t, info.total_count)))
+        # diagnostics group: reads counters and the graph only; in parallel with everything.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
         self.create_timer(self.config.diagnostics_period, self._publish_diagnostics,
                           callback_group=self.diagnostics_group)
+        self.create_timer(WATCH_PERIOD_S, self._watch_inputs, callback_group=self.diagnostics_group)
         self._result_thread = threading.Thread(target=self._result_loop, name=f"{node_name}-results")
         self._result_thread.start()
+
+    def _publisher(self, message_type: Any, topic: str, qos: QoSProfile) -> Any:
+        return self.create_publisher(message_type, topic, qos, event_callbacks=self.qos_events.publisher(topic, qos))
+
+    def _vision_msgs_publishers(self) -> dict[str, Any]:
+        """``<ns>/<model>/detections`` (vision_msgs/Detection2DArray) per model; NodeConfigError without vision_msgs."""
+        try:
+            from vision_msgs.msg import Detection2DArray
+        except ImportError as error:
+            raise NodeConfigError(
+                "parameter 'vision_msgs.detections' is true but the vision_msgs package cannot be imported "
+                f"({error}); install it (apt install ros-$ROS_DISTRO-vision-msgs, or rosdep install "
+                "--from-paths <this package>) or set vision_msgs.detections:=false") from error
+        return {name: self._publisher(Detection2DArray, self.config.output_topic(name, "detections"), _RESULT_QOS)
+                for name in self.model_names}
 
     @property
     def executor_threads(self) -> int:
@@ -166,10 +197,13 @@ class PipelineNode(Node):
     # -- intake (intake group) -----------------------------------------------------------
 
     def _on_image(self, msg: Image, topic: str) -> None:
+        self.silent_inputs.frame(topic, len(msg.data))
+        image_format = self.config.image_format(topic)
         self._intake(topic, msg.header, lambda: decode_raw(
-            msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data))
+            msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, image_format))
 
     def _on_compressed(self, msg: CompressedImage, topic: str) -> None:
+        self.silent_inputs.frame(topic, len(msg.data))
         self._intake(topic, msg.header, lambda: decode_compressed(msg.format, msg.data))
 
     def _intake(self, topic: str, header: Header, decode: Any) -> None:
@@ -230,10 +264,24 @@ class PipelineNode(Node):
             self.model_publishers[name].publish(message)
         if self.fused_publisher is not None:
             self.fused_publisher.publish(messages.fused)
+        for name, publisher in self.detection_publishers.items():
+            publisher.publish(_detection2d_array(messages.models[name]))
         for name, message in messages.models.items():
             self.diagnostics.record(name, STATUS_BY_CODE[message.status], message.latency_ms)
 
     # -- diagnostics (diagnostics group) -------------------------------------------------
+
+    def _watch_inputs(self) -> None:
+        """Warn once per input when it has a matched publisher but no (or mostly lost) frames (docs/ros.md)."""
+        if self._closing:
+            return
+        for topic, subscription in self.image_subscriptions.items():
+            publishers = subscription.get_publisher_count()
+            silent = self.silent_inputs.check(topic, publishers)
+            self.diagnostics.matched(topic, publishers, self.silent_inputs.silent_for(topic, publishers),
+                                     self.silent_inputs.counts(topic)[1])
+            if silent is not None:
+                self.get_logger().warning(self.silent_inputs.message(self, topic, self.input_qos, silent))
 
     def _publish_diagnostics(self) -> None:
         if self._closing:
@@ -270,26 +318,101 @@ class PipelineNode(Node):
         super().destroy_node()
 
 
+def _detection2d_array(message: ModelResult) -> Any:
+    """A ``vision_msgs/Detection2DArray`` of one ``ModelResult`` (vision_msgs_mapping.py)."""
+    fields = detection2d_array_fields({"header": message.header, "detections": [
+        {"x_min": d.x_min, "y_min": d.y_min, "x_max": d.x_max, "y_max": d.y_max, "score": d.score,
+         "class_id": d.class_id, "label": d.label} for d in message.detections]})
+    return fill_vision(RCLPY_FACTORY, DETECTION2D_ARRAY, fields)
+
+
+def use_large_data_profile(environ: dict[str, str] | Any = os.environ) -> str | None:
+    """Point Fast DDS at the shipped large-data profile unless the user configured Fast DDS already.
+
+    Fast DDS reads ``FASTDDS_DEFAULT_PROFILES_FILE`` when the participant is created (``rclpy.init``),
+    so this runs first. Left alone when either profiles variable or ``FASTDDS_BUILTIN_TRANSPORTS`` is
+    in the environment (even empty: ``dds_profile:=''`` of the launch file), or when another RMW is
+    selected. Returns the path set, or None.
+    """
+    if environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
+        return None
+    if any(name in environ for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                                        "FASTDDS_BUILTIN_TRANSPORTS")):
+        return None
+    path = resolve_config_file(LARGE_DATA_PROFILE)
+    if not path.is_file():
+        return None
+    environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(path)
+    return str(path)
+
+
+class _ShutdownSignals:
+    """The Python-level SIGINT/SIGTERM handler of ``main()``, installed before ``rclpy.init``.
+
+    rclpy's own handler shuts the context down (``spin`` returns) and then calls this one. While
+    the node is being built, the first signal raises ``KeyboardInterrupt`` (nothing spins yet);
+    every other signal is ignored, so a second Ctrl-C (``ros2 launch`` forwards one) or a SIGTERM
+    during the cleanup cannot interrupt ``close``/``destroy_node``.
+    """
+
+    def __init__(self) -> None:
+        """Install for SIGINT and SIGTERM."""
+        self.loading = True
+        self.received = 0
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self)
+
+    def ignore(self) -> None:
+        """Ignore SIGINT/SIGTERM from now on (the cleanup is done; the interpreter exits)."""
+        self.loading = False
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+
+    def __call__(self, number: int, frame: Any) -> None:
+        """Count the signal; raise only for the first one while loading."""
+        self.received += 1
+        if self.loading and self.received == 1:
+            raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run ros_vision_pipe pipeline_node``; returns the exit status."""
-    with rclpy.init(args=args):
-        try:
-            node = PipelineNode()
-        except (EngineError, NodeConfigError) as error:
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(error).__name__}: {error}")
-            return 1
-        except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while the models load
-            return 0
-        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
-        executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            node.close()  # before the executor stops: a running model task can still end
-            executor.shutdown()
-            node.destroy_node()
+    """Entry point of ``ros2 run ros_vision_pipe pipeline_node``; returns the exit status.
+
+    Any number of SIGINT/SIGTERM during start-up, spinning or shutdown ends it with status 0 and
+    everything closed (the pipeline, its threads, the node, the executor, the context).
+    """
+    use_large_data_profile()
+    signals = _ShutdownSignals()
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = PipelineNode()
+            except (EngineError, NodeConfigError) as error:
+                rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {type(error).__name__}: {error}")
+                return 1
+            except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while the models load
+                return 0
+            finally:
+                signals.loading = False
+            executor = MultiThreadedExecutor(num_threads=node.executor_threads)
+            executor.add_node(node)
+            try:
+                executor.spin()
+            except (KeyboardInterrupt, ExternalShutdownException):
+                pass
+            except _rclpy.RCLError:  # a signal shut the context down while the executor built its wait set
+                if rclpy.ok():
+                    raise
+            finally:
+                node.close()  # before the executor stops: a running model task can still end
+                executor.shutdown()
+                node.destroy_node()
+            if signals.received:
+                rclpy.logging.get_logger(NODE_NAME).info(f"stopped cleanly ({signals.received} signal(s))")
+    finally:
+        # Python restores SIG_DFL for its own handlers when the interpreter exits: a signal arriving
+        # then (threads joining, modules freed) would kill the process. Ignored ones stay ignored.
+        signals.ignore()
     return 0
 
 

@@ -17,6 +17,8 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from ros_vision_pipe.image_encoding import ImageFormat
+
 PACKAGE = "ros_vision_pipe"
 DEFAULT_CONFIG = "config/person_pose.lua"
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,9 @@ class NodeConfig:
         output_namespace: Prefix of the output topics (``~`` = the node's private namespace).
         publish_fused: Whether ``<ns>/fused`` is published.
         diagnostics_period: Seconds between two ``/diagnostics`` messages.
+        image_formats: What each input's images become (``ImageFormat``), one per ``image_topics`` entry.
+        vision_msgs: Also publish each model's detections as ``vision_msgs/Detection2DArray``.
+        silent_input_s: Seconds a matched input may stay without a frame before the node warns.
     """
 
     config_file: Path
@@ -47,6 +52,14 @@ class NodeConfig:
     output_namespace: str = "~"
     publish_fused: bool = True
     diagnostics_period: float = 1.0
+    image_formats: tuple[ImageFormat, ...] = ()
+    vision_msgs: bool = False
+    silent_input_s: float = 3.0
+
+    def image_format(self, topic: str) -> ImageFormat:
+        """What ``topic``'s images become (``ImageFormat.EIGHT_BIT`` unless configured)."""
+        formats = dict(zip(self.image_topics, self.image_formats, strict=False))
+        return formats.get(topic, ImageFormat.EIGHT_BIT)
 
     def input_qos(self) -> QoSProfile:
         """QoS of the image subscriptions: sensor data (best effort) unless reliable is asked for."""
@@ -94,6 +107,17 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "publish_fused": (True, _descriptor("Publish the FusedResult topic <ns>/fused.")),
     "diagnostics_period": (1.0, _descriptor(
         "Seconds between two diagnostic_msgs/DiagnosticArray on /diagnostics.", floats=(0.1, 60.0))),
+    "image_format": (["8bit"], _descriptor(
+        "What the images of each input become: '8bit' (uint8 rgb8/bgr8/mono8..., 16-bit scaled, yuv422 and "
+        "bayer converted to bgr8) or 'native' (depth and other data keep their type: 32FC1 float32 metres, "
+        "16UC1 uint16 millimetres unscaled, 8UC2, 16SC1, 64FC1...).",
+        constraints="one entry for every input, or one per image_topics entry (same order)")),
+    "vision_msgs.detections": (False, _descriptor(
+        "Also publish each model's detections as vision_msgs/Detection2DArray on <ns>/<model>/detections "
+        "(needs the vision_msgs package).")),
+    "qos.silent_input_warning": (3.0, _descriptor(
+        "Seconds an input may have a matched publisher but no frame before the node warns (once per input).",
+        floats=(0.5, 600.0))),
 }
 
 
@@ -125,6 +149,12 @@ def _validate(values: dict[str, Any]) -> NodeConfig:
         raise NodeConfigError(f"output_namespace must be '~', '~/name' or a topic namespace, got {namespace!r}")
     if not str(values["config_file"]).strip():
         raise NodeConfigError("config_file must not be empty")
+    names = list(values["image_format"])
+    choices = [f.value for f in ImageFormat]
+    if len(names) not in (1, len(topics)) or any(name not in choices for name in names):
+        raise NodeConfigError(f"image_format must be one of {choices} for every input, or one per image_topics "
+                              f"entry ({len(topics)}), got {names!r}")
+    formats = tuple(ImageFormat(name) for name in (names * len(topics) if len(names) == 1 else names))
     return NodeConfig(
         config_file=resolve_config_file(values["config_file"]),
         image_topics=tuple(t.strip() for t in topics),
@@ -133,6 +163,9 @@ def _validate(values: dict[str, Any]) -> NodeConfig:
         output_namespace=namespace,
         publish_fused=bool(values["publish_fused"]),
         diagnostics_period=float(values["diagnostics_period"]),
+        image_formats=formats,
+        vision_msgs=bool(values["vision_msgs.detections"]),
+        silent_input_s=float(values["qos.silent_input_warning"]),
     )
 
 

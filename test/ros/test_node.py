@@ -123,7 +123,7 @@ def _bad_inputs(frame: np.ndarray) -> list[tuple[str, Any]]:
     short_step.data = bytes(40)
     wrong_size = image_message(small, "bgr8", "wrong_size", 2)
     wrong_size.data = bytes(59)
-    unsupported = image_message(small, "yuv422", "unsupported", 3)
+    unsupported = image_message(small, "nv21", "unsupported", 3)
     empty = image_message(small, "bgr8", "empty", 4)
     empty.height = empty.width = empty.step = 0
     empty.data = b""

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from ros_support import PYTHON, REPO, Probe, image_message, ros_env, wait_for
+from diagnostic_msgs.msg import DiagnosticArray
+from ros_support import PYTHON, REPO, SSD_MODEL, SSD_SCRIPT, Probe, image_message, ros_env, wait_for
+from ros_vision_pipe.msg import FusedResult
 from sensor_msgs.msg import Image
 
 NODE = [PYTHON, str(REPO / "scripts" / "pipeline_node")]
@@ -75,3 +80,96 @@ def test_a_config_that_fails_to_load_exits_non_zero_with_the_engine_message(tmp_
     assert "cannot start: ConfigError: bad.lua: unknown mode 'sideways'; expected one of" in err
 
 
+
+
+def _publish_in_background(publisher: Any, frames: list[Any], stop: threading.Event) -> threading.Thread:
+    def loop() -> None:
+        index = 0
+        while not stop.is_set():
+            publisher.publish(image_message(frames[index % len(frames)], "bgr8", f"flow_{index}", 300 + index))
+            index += 1
+            stop.wait(0.03)
+
+    thread = threading.Thread(target=loop, name="frames")
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM),
+                                     (signal.SIGTERM, signal.SIGTERM)], ids=["int-int", "int-term", "term-term"])
+def test_two_stop_signals_50_ms_apart_while_frames_flow_exit_0_without_traceback(
+        context, spin, bikes, person_config, processes, signals) -> None:
+    node = start([*NODE, "--ros-args", "-p", f"config_file:={person_config}", "-p", "image_topics:=[/cam_stop]",
+                  "-p", "qos.reliable:=true"])
+    processes.append(node)
+    probe = Probe(context)
+    fused = probe.listen(FusedResult, "/vision_pipeline/fused")
+    spin(probe.node, threads=2)
+    publisher = probe.node.create_publisher(Image, "/cam_stop", 10)
+    assert wait_for(lambda: publisher.get_subscription_count() > 0, timeout=30), "node did not start"
+    stop = threading.Event()
+    thread = _publish_in_background(publisher, bikes, stop)
+    try:
+        assert wait_for(lambda: len(fused) >= 3, timeout=30), "no results"
+        node.send_signal(signals[0])
+        time.sleep(0.05)
+        node.send_signal(signals[1])
+        _, err = node.communicate(timeout=30)
+    finally:
+        stop.set()
+        thread.join()
+    assert node.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "stopped cleanly" in err
+    assert "still busy" not in err
+
+
+def _env_without_profile() -> dict[str, str]:
+    env = ros_env()
+    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.mark.parametrize("camera_has_profile", [False, True], ids=["stock-camera", "camera-with-profile"])
+def test_a_vga_best_effort_camera_is_reported_without_the_profile_and_received_with_it(
+        context, spin, tmp_path, processes, camera_has_profile) -> None:
+    # The node as docs/ros.md starts it: default QoS (best effort), default Fast DDS settings of its own
+    # (main() applies the shipped profile); a camera stand-in in its own process, 640x480 bgr8 at 30 fps.
+    config = tmp_path / "noop.lua"
+    config.write_text(f"return {{ mode = 'single', models = {{ {{ name = 'person', path = {str(SSD_MODEL)!r}, "
+                      f"script = {str(SSD_SCRIPT)!r} }} }}, max_pending_frames = 1 }}\n", encoding="utf-8")
+    node = subprocess.Popen([*NODE, "--ros-args", "-p", f"config_file:={config}", "-p", "image_topics:=[/vga]",
+                             "-p", "diagnostics_period:=0.5", "-p", "qos.silent_input_warning:=2.0"],
+                            cwd=REPO, env=_env_without_profile(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    processes.append(node)
+    probe = Probe(context)
+    diagnostics = probe.listen(DiagnosticArray, "/diagnostics")
+    spin(probe.node, threads=2)
+    assert wait_for(lambda: probe.node.count_subscribers("/vga") > 0, timeout=30), "node did not start"
+    camera_env = _env_without_profile()
+    if camera_has_profile:
+        camera_env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO / "config" / "fastdds_large_data.xml")
+    camera = subprocess.run([PYTHON, str(Path(__file__).with_name("camera_publisher.py")), "/vga", "640", "480",
+                             "30", "4", "best_effort"], cwd=REPO, env=camera_env, capture_output=True, text=True,
+                            timeout=60)
+    published = int(camera.stdout.split()[-1])
+    wait_for(lambda: False, timeout=3.0)  # the watchdog's period and the last diagnostics
+    node.send_signal(signal.SIGINT)
+    _, err = node.communicate(timeout=30)
+    received = max((int(kv.value) for array in diagnostics for status in array.status
+                    if status.name.endswith("input /vga") for kv in status.values if kv.key == "frames_in"),
+                   default=0)
+    warnings = [line for line in err.splitlines() if "'/vga'" in line and "WARN" in line]
+    if camera_has_profile:
+        assert received >= 0.9 * published, (received, published)
+        assert not warnings, warnings
+    else:
+        assert received < 0.5 * published, (received, published)
+        (warning,) = warnings
+        assert "publisher(s) matched" in warning and "this node subscribes BEST_EFFORT" in warning
+        assert "'/camera_stand_in': BEST_EFFORT" in warning
+        assert "FASTDDS_DEFAULT_PROFILES_FILE" in warning and "qos.reliable:=true" in warning
+        assert ("message size 921,600 B (over the 512 KiB shared-memory segment)" in warning
+                or "message size unknown (no frame arrived yet)" in warning)

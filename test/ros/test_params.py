@@ -92,5 +92,21 @@ def test_the_shipped_params_yaml_matches_the_declared_parameters(context, tmp_pa
             overridden = set(node.get_parameters_by_prefix("qos"))
         finally:
             node.destroy_node()
-        assert config.qos_depth == depth and overridden == {"reliable", "depth"}
+        assert config.qos_depth == depth and overridden == {"reliable", "depth", "silent_input_warning"}
         assert (config.output_namespace, config.publish_fused, config.diagnostics_period) == ("~", True, 1.0)
+
+
+def test_image_format_is_one_for_every_input_or_one_per_input(context) -> None:
+    from ros_vision_pipe.image_encoding import ImageFormat
+
+    topics = ["/color/image_raw", "/depth/image_raw"]
+    config, node = declare(context, image_topics=topics, image_format=["8bit", "native"])
+    node.destroy_node()
+    assert config.image_format("/depth/image_raw") is ImageFormat.NATIVE
+    assert config.image_format("/color/image_raw") is ImageFormat.EIGHT_BIT
+    config, node = declare(context, image_topics=topics, image_format=["native"])
+    node.destroy_node()
+    assert config.image_formats == (ImageFormat.NATIVE,) * 2
+    with pytest.raises(NodeConfigError, match=r"image_format must be one of \['8bit', 'native'\] for every input, "
+                                              r"or one per image_topics entry \(2\), got \['raw'\]"):
+        declare(context, image_topics=topics, image_format=["raw"])
