@@ -50,8 +50,8 @@ def format_table(report: ReplayReport) -> str:
         f"{report.bag}: {how} replay, {report.pipeline_mode.value} pipeline {Path(report.config).name!r}",
         f"{report.frames_read} frames read, {report.frames_processed} processed{failed} in {report.wall_s:.2f} s "
         f"({report.frames_per_s:.1f} frames/s)"
-        + (f"; waited {report.read_wait_s * 1e3:.0f} ms for the reader, {report.write_wait_s * 1e3:.0f} ms for the "
-           f"writer" if report.replay_mode is ReplayMode.LOSSLESS else ""),
+        + (f"; waits: reader {report.read_wait_s * 1e3:.0f} ms, writer {report.write_wait_s * 1e3:.0f} ms"
+           if report.replay_mode is ReplayMode.LOSSLESS else ""),
         f"{'model':<16} {'run':>6} {'skipped':>8} {'reused':>7} {'errors':>7} {'dropped':>8} "
         f"{'mean ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}",
     ]
