@@ -68,8 +68,9 @@ def format_table(report: ReplayReport) -> str:
             lines.append(f"topic {topic.topic!r}: {topic.read} read, {topic.processed} processed, {', '.join(extra)}")
     if report.dropped:
         reasons = Counter(d.reason for d in report.dropped)
-        shown = ", ".join(f"{d.topic}#{d.index}" for d in sorted(report.dropped, key=lambda d: (d.topic, d.index))[:10])
-        more = f" and {len(report.dropped) - 10} more" if len(report.dropped) > 10 else ""
+        lost = sorted(report.dropped, key=lambda d: (d.topic, d.index))
+        shown = ", ".join(f"{d.topic}#{d.index}" for d in lost[:2])
+        more = f" and {len(lost) - 2} more" if len(lost) > 2 else ""
         lines.append(f"lost in real-time replay ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}): "
                      f"{shown}{more}")
     if report.engine_frames_dropped:
