@@ -155,6 +155,57 @@ def read_reference(image: np.ndarray, repeat: int, threads: int | None) -> Readi
                    {k: statistics.median(v) for k, v in stages.items()})
 
 
+def crop_widths(image: np.ndarray) -> list[int]:
+    """The recogniser's crop width of each detected line (height 48, aspect kept, at most 960)."""
+    with Pipeline.from_config(REPO / "config" / "ocr.lua") as pipe:
+        quads = np.asarray(pipe.run(image, encoding="rgb8").outcomes["text"].value["quads"], dtype=np.float64)
+    widths = []
+    for q in quads:
+        w = max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))
+        h = max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]))
+        widths.append(int(min(960, np.ceil(48 * w / max(h, 1.0)))))
+    return widths
+
+
+def rec_batching(image: np.ndarray, repeat: int, threads: int | None) -> dict[str, float]:
+    """ONNX Runtime time alone (ms, median) of the recogniser on the page's crop sizes, three ways:
+    one batch padded to the widest crop (config/ocr.lua), rapidocr's batches of 6 sorted by width
+    (each padded to its widest, at least 320), and one crop per call."""
+    from importlib.util import find_spec
+
+    import onnxruntime as ort
+
+    spec = find_spec("rapidocr")
+    assert spec is not None and spec.submodule_search_locations
+    model = Path(list(spec.submodule_search_locations)[0]) / "models" / "PP-OCRv6_rec_small.onnx"
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    widths = sorted(crop_widths(image))
+    rng = np.random.default_rng(0)
+
+    def timed(shapes: list[tuple[int, int]]) -> float:
+        inputs = [rng.random((n, 3, 48, w), dtype=np.float32) for n, w in shapes]
+        for x in inputs:
+            session.run(None, {name: x})
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for x in inputs:
+                session.run(None, {name: x})
+            runs.append((time.perf_counter() - start) * 1e3)
+        return statistics.median(runs)
+
+    batches = [widths[i:i + 6] for i in range(0, len(widths), 6)]
+    return {
+        f"one batch of {len(widths)}, padded to {max(widths)} px (ours)": timed([(len(widths), max(widths))]),
+        "batches of 6 sorted by width, >= 320 px (rapidocr)": timed([(len(b), max(320, max(b))) for b in batches]),
+        "one crop per call, its own width": timed([(1, w) for w in widths]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the side-by-side tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -183,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'':>18}  ref:  {b}")
         print(f"{np.mean(acc_ours):>8.3f} {np.mean(acc_ref):>8.3f}  mean character accuracy")
         timing_rows.append((name, ours, ref))
+    for name, (image, _) in pages().items():
+        if args.pages and name not in args.pages:
+            continue
+        print(f"\n## recogniser alone (ONNX Runtime), {name}: ms, median of {args.repeat}")
+        for how, ms in rec_batching(image, args.repeat, args.threads).items():
+            print(f"{ms:>9.1f}  {how}")
     print(f"\n## time per page, ms (median of {args.repeat}; threads {args.threads or 'default'})")
     print(f"{'page':<12} {'stage':<6} {'ours':>9} {'reference':>10} {'ours/ref':>9}")
     for name, ours, ref in timing_rows:
