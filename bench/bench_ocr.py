@@ -109,9 +109,12 @@ class Reading:
 def read_ours(image: np.ndarray, repeat: int, threads: int | None) -> Reading:
     """config/ocr.lua through the engine: lines of the ``rec`` model, per-model latency."""
     config = REPO / "config" / "ocr.lua"
-    if threads:  # a copy of the configuration next to it (its scripts are relative), threads set per model
-        text = config.read_text(encoding="utf-8").replace("script =", f"intra_op_threads = {threads}, script =")
-        config = config.with_name(f".bench_ocr_threads{threads}.lua")
+    if threads:  # a copy of the configuration in a temporary folder, threads set per model
+        import tempfile
+
+        text = config.read_text(encoding="utf-8").replace(
+            'script = "scripts/', f'intra_op_threads = {threads}, script = "{config.parent}/scripts/')
+        config = Path(tempfile.mkdtemp(prefix="bench_ocr_")) / "ocr.lua"
         config.write_text(text, encoding="utf-8")
     with Pipeline.from_config(config) as pipe:
         pipe.run(image, encoding="rgb8")  # warm-up
