@@ -4,6 +4,8 @@ The ROS 2 package itself is built by colcon (CMakeLists.txt: messages + the
 Python sources); this file serves users who only want the ROS-free engine.
 """
 
+from glob import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -14,6 +16,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["ros_vision_pipe", "ros_vision_pipe.*"]),
     package_data={"ros_vision_pipe": ["py.typed"]},
+    # The message definitions, where replay's typestore looks for them in an install
+    # (<prefix>/share/ros_vision_pipe/msg): bag replay without the colcon build.
+    data_files=[("share/ros_vision_pipe/msg", sorted(glob("msg/*.msg")))],
     install_requires=[
         "numpy>=1.24",
         "onnxruntime>=1.17",

@@ -36,7 +36,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     git("init", "-q", cwd=checkout)
     git("add", "-A", cwd=checkout)
     git("commit", "-qm", "snapshot", cwd=checkout)
-    result = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "build"], cwd=checkout,
+    result = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "build", "install_data",
+                             "--install-dir", str(root / "prefix")], cwd=checkout,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert (checkout / "build" / "lib" / "ros_vision_pipe" / "cli.py").is_file()
@@ -65,3 +66,16 @@ def test_the_package_requires_what_the_readme_run_commands_need_and_names_the_re
     entry_points = (info / "entry_points.txt").read_text()
     assert "ros-vision-pipe = ros_vision_pipe.cli:main" in entry_points
     assert "ros-vision-pipe-replay = ros_vision_pipe.replay.__main__:entry" in entry_points
+
+
+def test_the_message_definitions_install_where_replay_looks_for_them(built: tuple[Path, Path]) -> None:
+    from ros_vision_pipe.replay.typestore import candidate_msg_dirs, find_msg_dir
+
+    checkout, _ = built
+    prefix = checkout.parent / "prefix"
+    module = prefix / "lib" / "python3.11" / "site-packages" / "ros_vision_pipe" / "replay" / "typestore.py"
+    candidates = candidate_msg_dirs(module_file=module, environ={})
+    installed = prefix / "share" / "ros_vision_pipe" / "msg"
+    assert installed in candidates
+    assert find_msg_dir([installed]) == installed
+    assert {p.name for p in installed.glob("*.msg")} == {p.name for p in (REPO / "msg").glob("*.msg")}
