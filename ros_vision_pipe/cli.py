@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -38,8 +39,18 @@ def positive_int(text: str) -> int:
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """The ``run`` sub-command: one line per frame (``--quiet``: a progress bar), then the summary.
 
-    Returns 0, or 2 when every frame failed (said first, on stderr, before the summary).
+    Returns 0, or 2 when every frame failed (said first, on stderr, before the summary). When
+    the reader of the output goes away (``| head``), stops quietly with status 0.
     """
+    try:
+        return _run_frames(args, out)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # no second error when Python flushes stdout at exit
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run_frames(args: argparse.Namespace, out: TextIO) -> int:
     summary = RunSummary()
     quiet_bar = make_progress(args.max_frames, "run", enabled=None) if args.quiet and not args.json else None
     with Pipeline.from_config(args.config) as pipeline:

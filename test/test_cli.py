@@ -147,3 +147,12 @@ def test_cli_reports_a_missing_source(tmp_path) -> None:  # type: ignore[no-unty
         code = main(["run", str(CONFIG_DIR / "face_detector.lua"), str(tmp_path / "none.mp4")])
     assert code == 2
     assert "no such file or folder" in err.getvalue()
+
+
+def test_run_piped_into_head_stops_quietly() -> None:
+    result = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m ros_vision_pipe run {CONFIG_DIR / 'person_pose.lua'} sample:bikes "
+                       "--max-frames 60 | head -n 2; exit ${PIPESTATUS[0]}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stdout.splitlines()) == 2
