@@ -15,7 +15,11 @@ Examples::
     python -m ros_vision_pipe.replay make-bag sample:bikes bikes_bag --max-frames 60 --compressed
 
 Exit status: 0 done, 1 ``compare --check`` found differences, 2 error (nothing or not
-everything done), 3 the bag is truncated or corrupt (what was readable was processed).
+everything done, or every frame failed), 3 the bag is truncated or corrupt (what was readable
+was processed).
+
+``replay`` without ``--topics`` takes one image topic per camera (``X`` rather than
+``X/compressed`` when a bag has both); ``make-bag`` removes its partial bag when it fails.
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("output", type=Path, help="output bag (folder; .bag file for ros1)")
     make.add_argument("--storage", choices=[s.value for s in Storage], default="sqlite3")
     make.add_argument("--topic", default="/camera/image_raw", help="raw image topic ('' for none)")
-    make.add_argument("--compressed", action="store_true", help="also write <topic>/compressed (JPEG)")
+    make.add_argument("--compressed", action="store_true",
+                      help="also write <topic>/compressed (JPEG); replay takes the raw topic unless --topics")
     make.add_argument("--max-frames", type=positive_int, help="stop after this many frames (>= 1)")
     return parser
 
