@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,13 +157,4 @@ def json_record(result: FrameResult) -> dict[str, Any]:
     }
 
 
-def summarise(results: Sequence[FrameResult]) -> RunSummary:
-    """A ``RunSummary`` of finished results."""
-    summary = RunSummary()
-    for result in results:
-        summary.add(result)
-    return summary
-
-
-__all__ = ["WIDTH", "RunSummary", "all_failed_message", "brief", "frame_lines", "json_record", "outcome_brief",
-           "summarise"]
+__all__ = ["WIDTH", "RunSummary", "all_failed_message", "brief", "frame_lines", "json_record", "outcome_brief"]
