@@ -84,7 +84,8 @@ def frame_lines(result: FrameResult, width: int = WIDTH) -> list[str]:
             lines.append(f"    {outcome.model} error: {(outcome.error or '').splitlines()[0] if outcome.error else ''}")
         elif outcome.status is ResultStatus.OK and isinstance(outcome.value, dict):
             for number, line in enumerate(outcome.value.get("lines") or [], start=1):
-                lines.append(f"    {number:>3} {line.get('score', 0.0):.2f}  {line.get('text', '')}")
+                turned = "  (read turned 180)" if line.get("angle") == 180 else ""
+                lines.append(f"    {number:>3} {line.get('score', 0.0):.2f}  {line.get('text', '')}{turned}")
     return lines
 
 

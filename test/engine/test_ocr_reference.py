@@ -66,3 +66,11 @@ def test_ocr_reads_sample_page_at_least_as_well_as_rapidocr_on_the_same_models(p
     assert all(a >= r - 0.05 for a, r in zip(ours_acc, ref_acc, strict=True)), (ours, ref_texts)
     assert np.mean(ours_acc) > np.mean(ref_acc)  # the reference turns the upright line 5 and misreads it
     assert UPRIGHT_LINE in ours and UPRIGHT_LINE not in ref_texts
+
+
+def test_lines_of_a_page_turned_upside_down_are_still_read_turned() -> None:
+    page = np.ascontiguousarray(sample_image("page")[::-1, ::-1])
+    with Pipeline.from_config(CONFIG_DIR / "ocr.lua") as pipeline:
+        lines = pipeline.run(page, encoding="rgb8").outcomes["rec"].value["lines"]
+    turned = {line["text"] for line in lines if line["angle"] == 180}
+    assert {UPRIGHT_LINE, "Region-based segmentation", "histogram of grey values:"} <= turned
