@@ -10,98 +10,68 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
-import numpy as np
-
+from ros_vision_pipe.cli_output import RunSummary, all_failed_message, frame_lines, json_record
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.pipeline import Pipeline
-from ros_vision_pipe.engine.records import FrameResult, ResultStatus
+from ros_vision_pipe.extras import missing_dependency_message
 from ros_vision_pipe.frames import FrameSourceError, iter_frames
+from ros_vision_pipe.replay.progress import make_progress
 from ros_vision_pipe.result_mapping import to_json
 
 
-def describe_value(value: Any) -> str:
-    """One short human-readable line for a model result."""
-    if not isinstance(value, dict):
-        return to_json(value)[:120]
-    parts = []
-    detections = value.get("detections")
-    if isinstance(detections, list):
-        parts.append(f"{len(detections)} detection(s)")
-        for det in detections[:3]:
-            box = det.get("box", {})
-            coords = ",".join(f"{box.get(k, float('nan')):.0f}" for k in ("x1", "y1", "x2", "y2"))
-            label = f"{det.get('label', '')} " if det.get("label") else ""
-            keypoints = f" +{len(det['keypoints'])}kp" if det.get("keypoints") else ""
-            parts.append(f"{label}[{coords}] {det.get('score', float('nan')):.2f}{keypoints}")
-    for item in value.get("classifications", []) or []:
-        parts.append(f"class {item.get('label')!s} {item.get('score', float('nan')):.2f}")
-    for line in value.get("lines", []) or []:
-        parts.append(repr(line.get("text")))
-    return "; ".join(parts) if parts else to_json(value)[:120]
-
-
-def print_frame(result: FrameResult, out: TextIO) -> None:
-    """Print one frame's results, one line per model."""
-    print(f"frame {result.frame_id}", file=out)
-    for name, outcome in result.outcomes.items():
-        detail = outcome.error if outcome.status is ResultStatus.ERROR else (
-            "" if outcome.value is None else describe_value(outcome.value))
-        print(f"  {name:<12} {outcome.status.value:<8} {outcome.latency_ms:7.1f} ms  {detail}", file=out)
-    if result.has_fused:
-        print(f"  {'fused':<12} {describe_value(result.fused)}", file=out)
-
-
-def summary_table(results: Sequence[FrameResult], wall_s: float) -> str:
-    """Per-model table: frames run / skipped / reused / errors, mean and p95 latency."""
-    latencies: dict[str, list[float]] = defaultdict(list)
-    counts: dict[str, dict[ResultStatus, int]] = defaultdict(lambda: defaultdict(int))
-    for result in results:
-        for name, outcome in result.outcomes.items():
-            counts[name][outcome.status] += 1
-            if outcome.status is ResultStatus.OK:
-                latencies[name].append(outcome.latency_ms)
-    lines = [
-        f"{len(results)} frames in {wall_s:.2f} s ({len(results) / wall_s if wall_s else 0:.1f} frames/s)",
-        f"{'model':<12} {'ran':>5} {'skipped':>8} {'reused':>7} {'errors':>7} {'mean ms':>8} {'p95 ms':>8}",
-    ]
-    for name, by_status in counts.items():
-        samples = latencies[name]
-        mean = float(np.mean(samples)) if samples else float("nan")
-        p95 = float(np.percentile(samples, 95)) if samples else float("nan")
-        lines.append(
-            f"{name:<12} {by_status[ResultStatus.OK]:>5} {by_status[ResultStatus.SKIPPED]:>8} "
-            f"{by_status[ResultStatus.REUSED]:>7} {by_status[ResultStatus.ERROR]:>7} {mean:>8.1f} {p95:>8.1f}"
-        )
-    return "\n".join(lines)
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (``--max-frames 0`` or ``-1`` is refused, naming the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (a number of frames), got {value}")
+    return value
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
-    """The ``run`` sub-command."""
-    results: list[FrameResult] = []
+    """The ``run`` sub-command: one line per frame (``--quiet``: a progress bar), then the summary.
+
+    Returns 0, or 2 when every frame failed (said first, on stderr, before the summary). When
+    the reader of the output goes away (``| head``), stops quietly with status 0.
+    """
+    try:
+        return _run_frames(args, out)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # no second error when Python flushes stdout at exit
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run_frames(args: argparse.Namespace, out: TextIO) -> int:
+    summary = RunSummary()
+    quiet_bar = make_progress(args.max_frames, "run", enabled=None) if args.quiet and not args.json else None
     with Pipeline.from_config(args.config) as pipeline:
         start = time.perf_counter()
         for frame in iter_frames(args.source, limit=args.max_frames):
             result = pipeline.run(frame.image, encoding=frame.encoding, timestamp=frame.timestamp,
                                   source=args.source)
-            results.append(result)
+            summary.add(result)
             if args.json:
-                print(to_json({
-                    "frame_id": result.frame_id,
-                    "results": {n: {"status": o.status.value, "latency_ms": o.latency_ms, "value": o.value}
-                                for n, o in result.outcomes.items()},
-                    "fused": result.fused,
-                }), file=out)
-            elif not args.quiet:
-                print_frame(result, out)
+                print(to_json(json_record(result)), file=out, flush=True)
+            elif quiet_bar is not None:
+                quiet_bar.update(1, **({"failed": summary.failed} if summary.failed else {}))
+            else:
+                print("\n".join(frame_lines(result)), file=out, flush=True)
         wall = time.perf_counter() - start
-    print(summary_table(results, wall), file=sys.stderr if args.json else out)
-    return 0
+    if quiet_bar is not None:
+        quiet_bar.close()
+    if summary.all_failed:
+        print(all_failed_message(summary), file=sys.stderr, flush=True)
+    print(summary.table(wall), file=sys.stderr if args.json else out)
+    return 2 if summary.all_failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a pipeline over frames and print the results")
     run.add_argument("config", help="pipeline configuration (.lua)")
     run.add_argument("source", help="video file, image folder, image file, or sample:NAME (e.g. sample:bikes)")
-    run.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    run.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames (>= 1)")
     run.add_argument("--json", action="store_true", help="print one JSON object per frame")
-    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument("--quiet", action="store_true",
+                     help="no per-frame lines: a progress bar (on a terminal), then the summary")
     return parser
 
 
@@ -124,6 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(args, sys.stdout)
     except (EngineError, FrameSourceError) as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        message = missing_dependency_message(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
 
 

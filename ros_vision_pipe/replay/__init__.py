@@ -15,6 +15,8 @@ ROS-free except ``player.py`` (rclpy). One module per concept:
 * ``cli.py``: ``python -m ros_vision_pipe.replay replay|play|compare|make-bag``.
 """
 
+from typing import Any
+
 from ros_vision_pipe.replay.errors import (
     BagOpenError,
     CorruptBagError,
@@ -27,9 +29,26 @@ from ros_vision_pipe.replay.errors import (
     TopicNotFoundError,
     TopicTypeError,
 )
-from ros_vision_pipe.replay.options import Driver, ReplayOptions
-from ros_vision_pipe.replay.report import ReplayMode, ReplayReport
-from ros_vision_pipe.replay.session import replay_bag
+
+# Imported on first use (PEP 562), so that importing the package (``python -m
+# ros_vision_pipe.replay``) works without ``rosbags`` and can name the missing extra.
+_LAZY = {
+    "Driver": "ros_vision_pipe.replay.options",
+    "ReplayOptions": "ros_vision_pipe.replay.options",
+    "ReplayMode": "ros_vision_pipe.replay.report",
+    "ReplayReport": "ros_vision_pipe.replay.report",
+    "replay_bag": "ros_vision_pipe.replay.session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names of ``_LAZY``, imported when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
 
 __all__ = [
     "BagOpenError",

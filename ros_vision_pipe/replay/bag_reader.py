@@ -317,6 +317,22 @@ class ImageBagReader:
         self.close()
 
 
+def one_topic_per_camera(topics: Sequence[ImageTopic]) -> tuple[tuple[ImageTopic, ...], tuple[ImageTopic, ...]]:
+    """The topics to replay by default: one per camera, and those left out.
+
+    A camera often records ``X`` (raw) and ``X/compressed`` (JPEG of the same frames); replaying
+    both would run every frame twice. The raw topic is kept (lossless); ``X/compressed`` is kept
+    only where there is no ``X``.
+
+    Returns:
+        (kept, left out), each in the order of ``topics``.
+    """
+    names = {topic.name for topic in topics}
+    kept = tuple(t for t in topics if not (t.name.endswith("/compressed") and t.name.removesuffix("/compressed")
+                                           in names))
+    return kept, tuple(t for t in topics if t not in kept)
+
+
 __all__ = [
     "BagFrame",
     "BagImage",
@@ -325,4 +341,5 @@ __all__ = [
     "ImageKind",
     "ImageTopic",
     "Stamp",
+    "one_topic_per_camera",
 ]

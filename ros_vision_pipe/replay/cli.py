@@ -15,7 +15,11 @@ Examples::
     python -m ros_vision_pipe.replay make-bag sample:bikes bikes_bag --max-frames 60 --compressed
 
 Exit status: 0 done, 1 ``compare --check`` found differences, 2 error (nothing or not
-everything done), 3 the bag is truncated or corrupt (what was readable was processed).
+everything done, or every frame failed), 3 the bag is truncated or corrupt (what was readable
+was processed).
+
+``replay`` without ``--topics`` takes one image topic per camera (``X`` rather than
+``X/compressed`` when a bag has both); ``make-bag`` removes its partial bag when it fails.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ros_vision_pipe.cli import positive_int
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.frames import FrameSourceError
 from ros_vision_pipe.replay.errors import CorruptBagError, ReplayError
@@ -34,7 +39,7 @@ from ros_vision_pipe.replay.image_bag import ImageTopicSpec, Storage
 from ros_vision_pipe.replay.options import Driver, ReplayOptions
 from ros_vision_pipe.replay.progress import make_progress
 from ros_vision_pipe.replay.report import ReplayMode, ReplayReport
-from ros_vision_pipe.replay.report_output import format_table, plot_report, write_json
+from ros_vision_pipe.replay.report_output import failure_line, format_table, plot_report, write_json
 from ros_vision_pipe.replay.result_bag import DEFAULT_NAMESPACE
 
 EXIT_DIFFERENT = 1
@@ -70,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="real-time: longest recorded gap waited for, seconds (default 1)")
     replay.add_argument("--pipelined", action="store_true",
                         help="lossless: several frames in flight (frame-level pipeline) instead of one")
-    replay.add_argument("--max-frames", type=int, help="stop after this many frames")
+    replay.add_argument("--max-frames", type=positive_int, help="stop after this many frames (>= 1)")
     replay.add_argument("--json", type=Path, help="write the machine-readable summary here")
     replay.add_argument("--json-frames", action="store_true", help="include every frame's record in the JSON")
     replay.add_argument("--plot", type=Path, help="write a PNG of per-model latency (and freshness) here")
@@ -102,15 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("output", type=Path, help="output bag (folder; .bag file for ros1)")
     make.add_argument("--storage", choices=[s.value for s in Storage], default="sqlite3")
     make.add_argument("--topic", default="/camera/image_raw", help="raw image topic ('' for none)")
-    make.add_argument("--compressed", action="store_true", help="also write <topic>/compressed (JPEG)")
-    make.add_argument("--max-frames", type=int, help="stop after this many frames")
+    make.add_argument("--compressed", action="store_true",
+                      help="also write <topic>/compressed (JPEG); replay takes the raw topic unless --topics")
+    make.add_argument("--max-frames", type=positive_int, help="stop after this many frames (>= 1)")
     return parser
+
+
+def _default_topics(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """``--topics`` when given, else one image topic per camera (raw before ``/compressed``), said on stderr."""
+    from ros_vision_pipe.replay.bag_reader import ImageBagReader, one_topic_per_camera
+
+    if args.topics:
+        return tuple(args.topics)
+    with ImageBagReader(tuple(args.bags), None) as bag:
+        kept, left_out = one_topic_per_camera(bag.topics)
+    if not left_out:
+        return None
+    print(f"note: replaying {', '.join(t.name for t in kept)}; left out {', '.join(t.name for t in left_out)} "
+          f"(the same camera's frames again; --topics chooses)", file=sys.stderr)
+    return tuple(t.name for t in kept)
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     from ros_vision_pipe.replay.bag_reader import ImageBagReader
     from ros_vision_pipe.replay.session import replay_bag
 
+    args.topics = _default_topics(args)
     realtime = args.realtime or args.rate is not None
     options = ReplayOptions(
         config=args.config, bags=tuple(args.bags), topics=tuple(args.topics) if args.topics else None,
@@ -134,6 +156,10 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
         report = error.report
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         status = EXIT_CORRUPT
+    failure = failure_line(report)
+    if failure is not None:  # said first, before the table
+        print(failure, file=sys.stderr, flush=True)
+        status = status or EXIT_ERROR
     if not args.quiet:
         print(format_table(report), file=out)
     if args.json:

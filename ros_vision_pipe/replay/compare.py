@@ -362,28 +362,66 @@ def _describe_run(metadata: dict[str, str]) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
+def differences(comparison: Comparison) -> list[str]:
+    """Why two runs are not identical, one short reason each (empty when identical)."""
+    reasons = []
+    c = comparison
+    if c.frames_a != c.frames_b:
+        reasons.append(f"frame counts differ: {c.frames_a} in A, {c.frames_b} in B")
+    if c.frames_common < max(c.frames_a, c.frames_b):
+        reasons.append(f"{c.frames_a - c.frames_common} frame(s) of A and {c.frames_b - c.frames_common} of B "
+                       f"have no partner (same source and header stamp) in the other run")
+    if c.only_a:
+        reasons.append(f"models only in A: {', '.join(c.only_a)}")
+    if c.only_b:
+        reasons.append(f"models only in B: {', '.join(c.only_b)}")
+    for row in c.models:
+        if row.frames_agree == row.frames:
+            continue
+        what = []
+        if row.status_equal < row.frames:
+            what.append(f"status differs on {row.frames - row.status_equal}")
+        if row.count_equal < row.frames:
+            what.append(f"detection count on {row.frames - row.count_equal}")
+        unmatched = max(row.detections_a, row.detections_b) - row.matched
+        if unmatched:
+            what.append(f"{unmatched} detection(s) unmatched at IoU >= {c.iou_threshold:g}")
+        if row.classification_equal < row.classification_frames:
+            what.append(f"top-1 class on {row.classification_frames - row.classification_equal}")
+        reasons.append(f"model {row.model!r} disagrees on {row.frames - row.frames_agree} of {row.frames} common "
+                       f"frames" + (f" ({', '.join(what)})" if what else ""))
+    return reasons
+
+
+def _number(value: float, spec: str) -> str:
+    """``value`` formatted, or ``-`` where there was nothing to measure (NaN)."""
+    return format(value, spec) if np.isfinite(value) else "-"
+
+
 def format_comparison(comparison: Comparison) -> str:
-    """The per-model agreement table."""
+    """The per-model agreement table (100 columns; ``-`` where nothing was measured), then
+    ``identical`` or ``different: <why>``."""
     lines = [
         f"A: {comparison.a}{_describe_run(comparison.metadata_a)}",
         f"B: {comparison.b}{_describe_run(comparison.metadata_b)}",
         f"frames: {comparison.frames_a} in A, {comparison.frames_b} in B, {comparison.frames_common} in both "
         f"(paired by source and header stamp); detections match at IoU >= {comparison.iou_threshold:g}",
-        f"{'model':<14} {'frames':>6} {'agree':>7} {'status=':>7} {'dets A':>7} {'dets B':>7} {'count=':>7} "
-        f"{'|dcount|':>8} {'matched':>7} {'recall':>7} {'precis.':>7} {'IoU':>6} {'kp px':>6} {'top1=':>6}",
+        f"{'model':<12} {'frames':>6} {'agree':>6} {'status=':>7} {'dets A':>6} {'dets B':>6} {'count=':>6} "
+        f"{'matched':>7} {'recall':>6} {'precis':>6} {'IoU':>5} {'kp px':>6} {'top1=':>6}",
     ]
     for row in comparison.models:
         top1 = f"{row.classification_equal}/{row.classification_frames}" if row.classification_frames else "-"
+        name = row.model if len(row.model) <= 12 else row.model[:9] + "..."
         lines.append(
-            f"{row.model:<14} {row.frames:>6} {row.agreement:>7.1%} {row.status_equal:>7} {row.detections_a:>7} "
-            f"{row.detections_b:>7} {row.count_equal:>7} {row.count_diff_mean:>8.2f} {row.matched:>7} "
-            f"{row.recall:>7.3f} {row.precision:>7.3f} {row.iou_mean:>6.3f} {row.keypoint_dist_mean_px:>6.2f} "
-            f"{top1:>6}")
-    if comparison.only_a:
-        lines.append(f"models only in A: {list(comparison.only_a)}")
-    if comparison.only_b:
-        lines.append(f"models only in B: {list(comparison.only_b)}")
-    lines.append("identical" if comparison.identical else "different")
+            f"{name:<12} {row.frames:>6} {row.agreement:>6.0%} {row.status_equal:>7} {row.detections_a:>6} "
+            f"{row.detections_b:>6} {row.count_equal:>6} {row.matched:>7} {row.recall:>6.3f} {row.precision:>6.3f} "
+            f"{_number(row.iou_mean, '.3f'):>5} {_number(row.keypoint_dist_mean_px, '.2f'):>6} {top1:>6}")
+    reasons = differences(comparison)
+    if reasons:
+        lines.append("different:")
+        lines.extend(f"  - {reason}" for reason in reasons)
+    else:
+        lines.append("identical")
     return "\n".join(lines)
 
 
@@ -396,6 +434,7 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
             if isinstance(value, float) and not np.isfinite(value):
                 row[key] = None
     data["identical"] = comparison.identical
+    data["differences"] = differences(comparison)
     return data
 
 
@@ -408,6 +447,7 @@ __all__ = [
     "compare_bags",
     "compare_runs",
     "comparison_dict",
+    "differences",
     "format_comparison",
     "load_results",
     "match_detections",

@@ -150,6 +150,9 @@ def write_image_bag(
 
     Raises:
         OutputBagError: The bag exists already, or a frame cannot be encoded.
+
+    Whatever stops the writing (a bad source, an encoding error, Ctrl-C) removes the partial
+    bag, so that the corrected command can write it.
     """
     target = bag_path(Path(path), storage)
     if target.exists():
@@ -169,8 +172,9 @@ def write_image_bag(
         plugin = StoragePlugin.MCAP if storage is Storage.MCAP else StoragePlugin.SQLITE3
         writer = Writer(target, version=Writer.VERSION_LATEST, storage_plugin=plugin)
         serialize = store.serialize_cdr
-    writer.open()
+    complete = False
     try:
+        writer.open()
         connections = [writer.add_connection(t.topic, COMPRESSED_IMAGE if t.compressed else IMAGE,
                                              typestore=store) for t in topics]
         for frame in frames:
@@ -179,9 +183,24 @@ def write_image_bag(
                 header = _header(types, stamp_ns, spec.frame_id, ros1, frame.index)
                 message = _image_message(types, header, frame, spec)
                 writer.write(connection, log_ns, serialize(message, connection.msgtype))
+        complete = True
     finally:
-        writer.close()
+        try:
+            writer.close()
+        finally:
+            if not complete:
+                _remove_partial(target)
     return target
+
+
+def _remove_partial(target: Path) -> None:
+    """Remove a bag whose writing failed (a rosbag2 folder or a ROS 1 file)."""
+    import shutil
+
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)
 
 
 __all__ = [

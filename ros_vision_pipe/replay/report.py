@@ -160,6 +160,7 @@ class ReplayReport:
         rate: Real-time replay speed (1.0 = recorded); None in lossless mode.
         frames_read: Image messages read from the bag.
         frames_processed: Frames the pipeline returned a result for.
+        frames_failed: Of those, frames the pipeline raised on or at least one model failed on.
         wall_s: Wall time from the first frame read to the last result written.
         frames_per_s: ``frames_processed / wall_s``.
         bag_duration_s: Log time span of the frames read.
@@ -197,6 +198,12 @@ class ReplayReport:
     read_wait_s: float = 0.0
     write_wait_s: float = 0.0
     frames: tuple[FrameRecord, ...] = ()
+    frames_failed: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        """Frames were processed and every one of them failed (a model error or the pipeline raised)."""
+        return self.frames_processed > 0 and self.frames_failed == self.frames_processed
 
     def model(self, name: str) -> ModelReport:
         """The row of model ``name``."""
@@ -278,6 +285,9 @@ class ReportCollector:
             if failed:
                 counts["failed"] += 1
                 self._problem(f"frame {index} of {topic!r} failed: {result.error}")
+            for name, outcome in result.outcomes.items():
+                if outcome.status is ResultStatus.ERROR:
+                    self._problem(f"frame {index} of {topic!r}: model {name!r} failed: {outcome.error}")
             self._frames.append(FrameRecord(topic, index, log_time_ns, stamp_ns, outcomes, failed=failed))
 
     def build(self, *, bag: str, output: str | None, config: str, pipeline_mode: Mode, replay_mode: ReplayMode,
@@ -317,6 +327,8 @@ class ReportCollector:
             problems=tuple(problems), read_error=read_error,
             engine_frames_dropped=engine.frames_dropped if engine is not None else 0,
             read_wait_s=read_wait_s, write_wait_s=write_wait_s, frames=frames,
+            frames_failed=sum(1 for f in frames if not f.dropped and (
+                f.failed or any(o.status is ResultStatus.ERROR for o in f.outcomes))),
         )
 
 

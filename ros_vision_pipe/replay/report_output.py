@@ -24,25 +24,43 @@ from ros_vision_pipe.replay.report import (
     ReplayReport,
 )
 
+#: Problems printed under the table (the JSON summary keeps up to ``report.MAX_PROBLEMS``).
+SHOWN_PROBLEMS = 5
+
+
+def failure_line(report: ReplayReport) -> str | None:
+    """``error: every frame failed ...`` when every processed frame failed, else None."""
+    if not report.all_failed:
+        return None
+    first = report.problems[0].splitlines()[0] if report.problems else "no error message recorded"
+    return f"error: every frame failed ({report.frames_failed} of {report.frames_processed}); first: {first}"
+
+
+def _ms(value: float, ran: int) -> str:
+    return f"{value:.1f}" if ran else "-"
+
 
 def format_table(report: ReplayReport) -> str:
-    """The human-readable summary: one line of totals, the per-model table, anomalies and drops."""
+    """The human-readable summary: totals (with failed frames), the per-model table (100 columns; ``-``
+    where a model never ran), anomalies and drops, the first problems (first line of each)."""
     how = ("offline lossless" if report.replay_mode is ReplayMode.LOSSLESS
            else f"real-time x{report.rate:g}")
+    failed = f" ({report.frames_failed} failed)" if report.frames_failed else ""
     lines = [
-        f"{report.bag}: {how} replay, {report.pipeline_mode.value} pipeline {Path(report.config).name!r}: "
-        f"{report.frames_read} frames read, {report.frames_processed} processed in {report.wall_s:.2f} s "
+        f"{report.bag}: {how} replay, {report.pipeline_mode.value} pipeline {Path(report.config).name!r}",
+        f"{report.frames_read} frames read, {report.frames_processed} processed{failed} in {report.wall_s:.2f} s "
         f"({report.frames_per_s:.1f} frames/s)"
-        + (f"; waited {report.read_wait_s * 1e3:.0f} ms for the reader, {report.write_wait_s * 1e3:.0f} ms for the "
-           f"writer" if report.replay_mode is ReplayMode.LOSSLESS else ""),
-        f"{'model':<14} {'run':>6} {'skipped':>8} {'reused':>7} {'errors':>7} {'dropped':>8} "
+        + (f"; waits: reader {report.read_wait_s * 1e3:.0f} ms, writer {report.write_wait_s * 1e3:.0f} ms"
+           if report.replay_mode is ReplayMode.LOSSLESS else ""),
+        f"{'model':<16} {'run':>6} {'skipped':>8} {'reused':>7} {'errors':>7} {'dropped':>8} "
         f"{'mean ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}",
     ]
     for row in report.models:
+        name = row.model if len(row.model) <= 16 else row.model[:13] + "..."
         lines.append(
-            f"{row.model:<14} {row.run:>6} {row.skipped:>8} {row.reused:>7} {row.errors:>7} {row.dropped:>8} "
-            f"{row.latency_mean_ms:>8.1f} {row.latency_p50_ms:>8.1f} {row.latency_p95_ms:>8.1f} "
-            f"{row.latency_max_ms:>8.1f}")
+            f"{name:<16} {row.run:>6} {row.skipped:>8} {row.reused:>7} {row.errors:>7} {row.dropped:>8} "
+            f"{_ms(row.latency_mean_ms, row.run):>8} {_ms(row.latency_p50_ms, row.run):>8} "
+            f"{_ms(row.latency_p95_ms, row.run):>8} {_ms(row.latency_max_ms, row.run):>8}")
     for topic in report.topics:
         extra = [f"{n} {k}" for k, n in (("dropped", topic.dropped), ("rejected", topic.rejected),
                                           ("corrupt", topic.corrupt), ("failed", topic.failed)) if n]
@@ -50,8 +68,9 @@ def format_table(report: ReplayReport) -> str:
             lines.append(f"topic {topic.topic!r}: {topic.read} read, {topic.processed} processed, {', '.join(extra)}")
     if report.dropped:
         reasons = Counter(d.reason for d in report.dropped)
-        shown = ", ".join(f"{d.topic}#{d.index}" for d in sorted(report.dropped, key=lambda d: (d.topic, d.index))[:10])
-        more = f" and {len(report.dropped) - 10} more" if len(report.dropped) > 10 else ""
+        lost = sorted(report.dropped, key=lambda d: (d.topic, d.index))
+        shown = ", ".join(f"{d.topic}#{d.index}" for d in lost[:2])
+        more = f" and {len(lost) - 2} more" if len(lost) > 2 else ""
         lines.append(f"lost in real-time replay ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}): "
                      f"{shown}{more}")
     if report.engine_frames_dropped:
@@ -62,7 +81,10 @@ def format_table(report: ReplayReport) -> str:
             f"timing: {timing.backward_jumps} backward jump(s), {timing.forward_gaps} gap(s) clamped "
             f"({timing.skipped_s:.1f} s not waited), {timing.stamps_out_of_order} out-of-order and "
             f"{timing.stamps_repeated} repeated header stamp(s)")
-    lines.extend(f"problem: {text}" for text in report.problems)
+    shown = report.problems[:SHOWN_PROBLEMS]
+    lines.extend(f"problem: {text.splitlines()[0] if text else text}" for text in shown)
+    if len(report.problems) > len(shown):
+        lines.append(f"... {len(report.problems) - len(shown)} more problem line(s) in the JSON summary (--json)")
     if report.read_error:
         lines.append(f"read error: {report.read_error}")
     return "\n".join(lines)
@@ -95,8 +117,56 @@ def write_json(report: ReplayReport, path: Path | str, *, frames: bool = False) 
     return target
 
 
+def latency_series(report: ReplayReport) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Per (topic, model): bag time of each of the topic's frames (s) and the model's latency there (ms).
+
+    The latency is NaN where the model did not compute on that frame (skipped, error, dropped,
+    failed, or a result reused from an earlier frame), so a plotted line has gaps there instead
+    of a straight segment across; each computation appears once, at the first frame carrying it.
+    """
+    frames = report.frames
+    start = min((f.log_time_ns for f in frames), default=0)
+    series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for topic in dict.fromkeys(f.topic for f in frames):
+        own = sorted((f for f in frames if f.topic == topic), key=lambda f: (f.log_time_ns, f.index))
+        xs = np.array([(f.log_time_ns - start) * 1e-9 for f in own], dtype=np.float64)
+        for model in [row.model for row in report.models]:
+            seen: set[int] = set()
+            ys = np.full(len(own), np.nan)
+            for i, f in enumerate(own):
+                for o in f.outcomes:
+                    if (o.model == model and o.status in (ResultStatus.OK, ResultStatus.REUSED)
+                            and o.computed_on not in seen):
+                        seen.add(o.computed_on)
+                        ys[i] = o.latency_ms
+            if np.isfinite(ys).any():
+                series[(topic, model)] = (xs, ys)
+    return series
+
+
+def age_series(report: ReplayReport) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Per (topic, model): bag time of the topic's frames and the age of the model's result (NaN: none)."""
+    frames = report.frames
+    start = min((f.log_time_ns for f in frames), default=0)
+    series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for topic in dict.fromkeys(f.topic for f in frames):
+        own = sorted((f for f in frames if f.topic == topic), key=lambda f: (f.log_time_ns, f.index))
+        xs = np.array([(f.log_time_ns - start) * 1e-9 for f in own], dtype=np.float64)
+        for model in [row.model for row in report.models]:
+            ys = np.full(len(own), np.nan)
+            for i, f in enumerate(own):
+                for o in f.outcomes:
+                    if o.model == model and o.status in (ResultStatus.OK, ResultStatus.REUSED):
+                        ys[i] = o.age
+            if np.isfinite(ys).any():
+                series[(topic, model)] = (xs, ys)
+    return series
+
+
 def plot_report(report: ReplayReport, path: Path | str) -> Path:
     """Draw per-model latency over the bag (and result freshness in parallel_async) to a PNG.
+
+    One line per input topic and model (``latency_series``), broken where the model did not run.
 
     Raises:
         ReplayError: matplotlib is not installed.
@@ -110,20 +180,17 @@ def plot_report(report: ReplayReport, path: Path | str) -> Path:
         raise ReplayError("plotting needs matplotlib (pip install -r requirements/engine.txt)") from error
     frames = report.frames
     start = min((f.log_time_ns for f in frames), default=0)
+    several_topics = len({f.topic for f in frames}) > 1
+
+    def label(topic: str, model: str) -> str:
+        return f"{model} on {topic}" if several_topics else model
+
     freshness = report.pipeline_mode is Mode.PARALLEL_ASYNC
     figure, axes = plt.subplots(2 if freshness else 1, 1, figsize=(10, 6.5 if freshness else 4), sharex=True,
                                 squeeze=False)
     latency_axis = axes[0][0]
-    for model in [row.model for row in report.models]:
-        first_seen: dict[tuple[str, int], tuple[float, float]] = {}  # each computation at its first frame
-        for f in frames:
-            for o in f.outcomes:
-                if o.model == model and o.status in (ResultStatus.OK, ResultStatus.REUSED):
-                    first_seen.setdefault((f.topic, o.computed_on), ((f.log_time_ns - start) * 1e-9, o.latency_ms))
-        points = list(first_seen.values())
-        if points:
-            xs, ys = zip(*sorted(points), strict=True)
-            latency_axis.plot(xs, ys, marker=".", linewidth=0.8, markersize=3, label=model)
+    for (topic, model), (xs, ys) in latency_series(report).items():
+        latency_axis.plot(xs, ys, marker=".", linewidth=0.8, markersize=3, label=label(topic, model))
     drops = sorted((f.log_time_ns - start) * 1e-9 for f in frames if f.dropped)
     if drops:
         latency_axis.plot(drops, [0.0] * len(drops), "x", color="red", label="dropped frame")
@@ -134,12 +201,8 @@ def plot_report(report: ReplayReport, path: Path | str) -> Path:
     latency_axis.legend(loc="upper right", fontsize="small")
     if freshness:
         age_axis = axes[1][0]
-        for model in [row.model for row in report.models]:
-            points = [((f.log_time_ns - start) * 1e-9, o.age) for f in frames for o in f.outcomes
-                      if o.model == model and o.status in (ResultStatus.OK, ResultStatus.REUSED)]
-            if points:
-                xs, ys = zip(*sorted(points), strict=True)
-                age_axis.step(xs, ys, where="post", linewidth=0.9, label=model)
+        for (topic, model), (xs, ys) in age_series(report).items():
+            age_axis.step(xs, ys, where="post", linewidth=0.9, label=label(topic, model))
         age_axis.set_ylabel("result age (frames)")
         age_axis.grid(alpha=0.3)
         age_axis.legend(loc="upper right", fontsize="small")
@@ -151,4 +214,4 @@ def plot_report(report: ReplayReport, path: Path | str) -> Path:
     return target
 
 
-__all__ = ["format_table", "plot_report", "report_dict", "write_json"]
+__all__ = ["age_series", "failure_line", "format_table", "latency_series", "plot_report", "report_dict", "write_json"]

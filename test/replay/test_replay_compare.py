@@ -64,7 +64,9 @@ def test_compare_counts_missing_and_shifted_detections_per_model(tmp_path: Path)
     assert row.iou_mean == pytest.approx((90 / 110 + 1.0) / 2)
     assert not comparison.identical
     table = format_comparison(comparison)
-    assert table.splitlines()[4].split()[:2] == ["det", "3"] and table.endswith("different")
+    assert table.splitlines()[4].split()[:2] == ["det", "3"] and "nan" not in table
+    assert table.endswith("different:\n  - model 'det' disagrees on 2 of 3 common frames (detection count on 2, "
+                          "1 detection(s) unmatched at IoU >= 0.5)")
     assert comparison_dict(comparison)["models"][0]["agreement"] == pytest.approx(1 / 3)
 
 

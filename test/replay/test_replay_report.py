@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ros_vision_pipe.replay.image_bag import Storage
@@ -25,7 +26,10 @@ def async_report(make_bag: Callable[..., Path], async_config: Path) -> ReplayRep
 
 def test_table_has_a_row_per_model_with_counts_and_latency_percentiles(async_report: ReplayReport) -> None:
     lines = format_table(async_report).splitlines()
-    assert "offline lossless replay, parallel_async pipeline 'async.lua': 9 frames read, 9 processed" in lines[0]
+    assert lines[0].endswith("offline lossless replay, parallel_async pipeline 'async.lua'")
+    assert lines[1].startswith("9 frames read, 9 processed in ")
+    assert all(len(line) <= 100 for line in lines[1:])
+    lines = lines[1:]
     assert lines[1].split() == ["model", "run", "skipped", "reused", "errors", "dropped", "mean", "ms", "p50", "ms",
                                 "p95", "ms", "max", "ms"]
     person, slow = lines[2].split(), lines[3].split()
@@ -57,3 +61,19 @@ def test_progress_bar_counts_frames_and_shows_drops() -> None:
     progress.close()
     assert "3/3" in stream.getvalue() and "dropped=1" in stream.getvalue()
     assert isinstance(make_progress(3, "replay", stream=io.StringIO()), NoProgress)  # not a terminal
+
+
+def test_plot_series_are_one_per_topic_and_model_with_gaps_where_the_model_did_not_run(
+        make_bag: Callable[..., Path]) -> None:
+    from replay_support import COMPRESSED_TOPIC, PERSON_POSE, RAW_TOPIC
+
+    from ros_vision_pipe.replay.report_output import latency_series
+
+    bag = make_bag(frames=6)  # raw and compressed; the cyclist (so pose) from the 4th frame on
+    report = replay_bag(ReplayOptions(config=PERSON_POSE, bags=(bag,)))
+    series = latency_series(report)
+    assert set(series) == {(t, m) for t in (RAW_TOPIC, COMPRESSED_TOPIC) for m in ("person", "pose")}
+    xs, person = series[(RAW_TOPIC, "person")]
+    assert len(xs) == 6 and np.all(np.diff(xs) > 0) and np.isfinite(person).all()
+    _, pose = series[(RAW_TOPIC, "pose")]
+    assert np.isnan(pose[:3]).all() and np.isfinite(pose[3:]).all()  # a gap, not a line from 0 to frame 3
