@@ -222,6 +222,7 @@ class BackendStats:
         fallback_runs: Inferences run on the local ONNX file instead.
         reconnects: Times the server was used again after being unreachable.
         in_flight: Requests sent and not answered yet.
+        peak_in_flight: Most requests ever outstanding at once.
         last_error: Message of the latest failure ("" when none).
     """
 
@@ -238,6 +239,7 @@ class BackendStats:
     fallback_runs: int = 0
     reconnects: int = 0
     in_flight: int = 0
+    peak_in_flight: int = 0
     last_error: str = ""
 
 

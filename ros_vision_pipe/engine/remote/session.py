@@ -51,11 +51,11 @@ class BackendState(enum.Enum):
 
 class _Counters:
     __slots__ = ("requests", "errors", "timeouts", "unreachable", "fallback_runs", "reconnects", "in_flight",
-                 "last_error")
+                 "peak_in_flight", "last_error")
 
     def __init__(self) -> None:
         self.requests = self.errors = self.timeouts = self.unreachable = 0
-        self.fallback_runs = self.reconnects = self.in_flight = 0
+        self.fallback_runs = self.reconnects = self.in_flight = self.peak_in_flight = 0
         self.last_error = ""
 
 
@@ -251,6 +251,7 @@ class KServeSession:
         with self._lock:
             self._counters.requests += 1
             self._counters.in_flight += 1
+            self._counters.peak_in_flight = max(self._counters.peak_in_flight, self._counters.in_flight)
 
     def _answered(self) -> None:
         with self._lock:
@@ -334,7 +335,7 @@ class KServeSession:
                 version=self.backend.version, state=self._state.value, shared_memory=self._shm is not None,
                 requests=c.requests, errors=c.errors, timeouts=c.timeouts, unreachable=c.unreachable,
                 fallback_runs=c.fallback_runs, reconnects=c.reconnects, in_flight=c.in_flight,
-                last_error=c.last_error)
+                peak_in_flight=c.peak_in_flight, last_error=c.last_error)
 
     def close(self) -> None:
         """Release the shared memory, the fallback thread and the connection."""
