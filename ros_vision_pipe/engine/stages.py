@@ -109,9 +109,11 @@ class ModelStages:
         self.inbox: LaneQueue[ModelJob] = LaneQueue(f"queue of model {model.name!r}", max_queue_size, overflow)
         self._to_infer: LaneQueue[ModelJob] = LaneQueue(f"inference buffer of {model.name!r}", 1)
         # A session that sends requests without waiting (a remote server) keeps up to
-        # ``max_in_flight`` frames' requests outstanding in this buffer (``inflight``).
+        # ``max_in_flight`` frames' requests outstanding: this buffer and the one the
+        # postprocess thread waits for (``inflight``).
         self._window = in_flight_window(model)
-        self._to_post: LaneQueue[ModelJob] = LaneQueue(f"postprocess buffer of {model.name!r}", self._window)
+        self._to_post: LaneQueue[ModelJob] = LaneQueue(f"postprocess buffer of {model.name!r}",
+                                                       max(1, self._window - 1))
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
                              name=f"vp-{model.name}-pre", daemon=True),

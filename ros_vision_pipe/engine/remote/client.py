@@ -105,11 +105,11 @@ class KServeClient:
 
     def error(self, what: str, detail: object, kind: FailureKind) -> RemoteServerError:
         """A ``RemoteServerError`` naming the server and the model."""
-        return RemoteServerError(f"KServe server {self.backend.url} {what} for {self._model_words()}: {detail}", kind)
+        return RemoteServerError(f"KServe server {self.backend.url}, {self._model_words()}: {what}: {detail}", kind)
 
     def _model_words(self) -> str:
         version = f" version {self.backend.version!r}" if self.backend.version else ""
-        return f"model {self.backend.model!r}{version}"
+        return f"served model {self.backend.model!r}{version}"
 
     def classify(self, error: BaseException, what: str = "failed") -> RemoteServerError:
         """Turn a client library exception into a ``RemoteServerError`` of the right kind."""
@@ -176,15 +176,16 @@ class KServeClient:
         except RemoteServerError as error:
             if error.kind is not FailureKind.REJECTED:
                 raise
-            raise self.error("does not serve", f"{error}{self._served_models(timeout_s)}",
+            detail = str(error).rpartition(": ")[2]
+            raise self.error("not served", f"{detail}{self._served_models(timeout_s)}",
                              FailureKind.REJECTED) from error
         try:
             inputs = specs_from_metadata(model.get("inputs", []))
             outputs = specs_from_metadata(model.get("outputs", []))
         except ValueError as error:
-            raise self.error("serves an unusable model", error, FailureKind.REJECTED) from error
+            raise self.error("unusable metadata", error, FailureKind.REJECTED) from error
         if not inputs or not outputs:
-            raise self.error("declares no inputs or outputs", f"metadata {model!r}", FailureKind.REJECTED)
+            raise self.error("no inputs or outputs declared", f"metadata {model!r}", FailureKind.REJECTED)
         extensions = tuple(server.get("extensions", ()))
         self.binary_data = "binary_tensor_data" in extensions
         return ServerInfo(

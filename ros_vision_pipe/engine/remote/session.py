@@ -158,7 +158,7 @@ class KServeSession:
         problems = differences(local.inputs, info.inputs, "inputs") + differences(local.outputs, info.outputs, "outputs")
         if problems:
             raise ModelLoadError(
-                f"KServe server {self.backend.url} serves {self.backend.describe()} that differs from the local "
+                f"KServe server {self.backend.url}, served model {self.backend.model!r}: differs from the local "
                 f"file: {'; '.join(problems)} {self._where}")
 
     def _setup_shared_memory(self, info: ServerInfo) -> None:
