@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def time_session(config: Path, tensor: np.ndarray, count: int) -> list[float]:
     return samples
 
 
-def client(config: str, frames: int, barrier: multiprocessing.synchronize.Barrier, queue: multiprocessing.Queue) -> None:
+def client(config: str, frames: int, barrier: Any, queue: Any) -> None:
     """One camera: its own pipeline in its own process, frames back to back."""
     images = [f.image for f in iter_frames("sample:bikes", limit=frames)]
     with Pipeline.from_config(config) as pipeline:
@@ -182,7 +183,8 @@ def main() -> None:
             print("\n## Bare session call (no Lua): the protocol's loopback cost\n")
             print("| model, tensor | session | median ms | cost vs local (ms) |")
             print("|---|---|---|---|")
-            print(f"| person, [1,300,300,3] uint8 (270 KB in, 2 KB out) | local ONNX Runtime, 1 thread | {local:.2f} | - |")
+            print(f"| person, [1,300,300,3] uint8 (270 KB in, 2 KB out) | local ONNX Runtime, 1 thread "
+                  f"| {local:.2f} | - |")
             for name in ("remote gRPC", "remote HTTP (JSON)"):
                 remote = statistics.median(time_session(configs[name], tensor, args.frames))
                 print(f"| person, 270 KB | {name} | {remote:.2f} | {remote - local:+.2f} |")

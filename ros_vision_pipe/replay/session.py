@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult, ModelSpec
+from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.engine.session import InferenceSession
 from ros_vision_pipe.image_encoding import ImageDecodeError
 from ros_vision_pipe.replay.background import BackgroundSink, Prefetcher

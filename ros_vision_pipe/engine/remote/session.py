@@ -33,7 +33,7 @@ from ros_vision_pipe.engine.errors import ModelLoadError
 from ros_vision_pipe.engine.records import BackendStats
 from ros_vision_pipe.engine.remote.backend_spec import Fallback, RemoteBackend, SharedMemory
 from ros_vision_pipe.engine.remote.client import FailureKind, KServeClient, RemoteServerError, ServerInfo
-from ros_vision_pipe.engine.remote.local_reference import LocalReference, read_local_reference
+from ros_vision_pipe.engine.remote.local_reference import read_local_reference
 from ros_vision_pipe.engine.remote.shared_memory import SharedMemoryInputs, use_shared_memory
 from ros_vision_pipe.engine.remote.tensors import differences
 from ros_vision_pipe.engine.session import InferenceSession, TensorSpec
@@ -155,7 +155,8 @@ class KServeSession:
         local = self._local or self._reference
         if local is None:
             return
-        problems = differences(local.inputs, info.inputs, "inputs") + differences(local.outputs, info.outputs, "outputs")
+        problems = (differences(local.inputs, info.inputs, "inputs")
+                    + differences(local.outputs, info.outputs, "outputs"))
         if problems:
             raise ModelLoadError(
                 f"KServe server {self.backend.url}, served model {self.backend.model!r}: differs from the local "
