@@ -216,8 +216,8 @@ class KServeSession:
         """Send one inference without waiting (several may be in flight); the future holds the outputs."""
         if self._on_fallback_now():
             return self._completed(lambda: self._run_local(feeds))
-        self._sent()
         slot, shm = self._shm.write(feeds) if self._shm is not None else (None, None)
+        self._sent()
         request = self._client.infer_async(feeds, self._output_names, shm)
         result: Future[list[np.ndarray]] = Future()
 
@@ -230,7 +230,10 @@ class KServeSession:
                 result.set_result(request.result())
             elif isinstance(error, RemoteServerError) and self._failed(error):
                 assert self._fallback_pool is not None
-                self._fallback_pool.submit(self._settle, result, lambda: self._run_local(feeds))
+                try:
+                    self._fallback_pool.submit(self._settle, result, lambda: self._run_local(feeds))
+                except RuntimeError as closed:  # the session was closed meanwhile
+                    result.set_exception(closed)
             else:
                 result.set_exception(error)
 

@@ -62,12 +62,6 @@ def clip() -> list[Frame]:
     return [frames[i] for i in CLIP_FRAMES]
 
 
-def backend_table(url: str, model: str, **options: object) -> str:
-    """A Lua ``backend = {...}`` table."""
-    items = {"kind": "kserve", "url": url, "model": model, "version": "1", "timeout_ms": 5000, **options}
-    return "{ " + ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in items.items()) + " }"
-
-
 @pytest.fixture
 def remote_variant(tmp_path: Path) -> Callable[[str, str], Path]:
     """``remote_variant(config_name, backend)``: the example config with its person model on ``backend``.

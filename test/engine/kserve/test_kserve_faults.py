@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import backend_table
 from kserve_server import MLServerProcess, free_port
+from kserve_support import backend_table
 
 from ros_vision_pipe.engine.errors import InferenceError, ModelLoadError
 from ros_vision_pipe.engine.pipeline import Pipeline

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import backend_table
 from kserve_server import MLServerProcess
+from kserve_support import backend_table
 from support import CONFIG_DIR
 
 from ros_vision_pipe.engine.pipeline import Pipeline
