@@ -48,7 +48,7 @@ DEFAULT_RETRY_INTERVAL_MS = 1000
 #: Default requests of one model in flight at once (frame-level pipeline and parallel modes).
 DEFAULT_MAX_IN_FLIGHT = 4
 
-_KEYS = {"kind", "url", "model", "version", "timeout_ms", "connect_timeout_ms", "retry_interval_ms",
+_KEYS = {"kind", "url", "http_url", "model", "version", "timeout_ms", "connect_timeout_ms", "retry_interval_ms",
          "fallback", "max_in_flight", "shared_memory"}
 
 
@@ -58,6 +58,8 @@ class RemoteBackend:
 
     Attributes:
         url: ``grpc://host:port`` or ``http://host:port`` as written in the configuration.
+        http_url: With a gRPC ``url``: the same server's HTTP endpoint, used when gRPC is not
+            reachable at start-up (e.g. a proxy that passes only HTTP); "" for none.
         model: Name of the model on the server.
         version: Version on the server; "" lets the server choose.
         timeout_ms: Deadline of one request (connect, send, infer, receive).
@@ -77,6 +79,7 @@ class RemoteBackend:
     fallback: Fallback = Fallback.NONE
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     shared_memory: SharedMemory = SharedMemory.AUTO
+    http_url: str = ""
 
     @property
     def transport(self) -> Transport:
@@ -129,6 +132,12 @@ def parse_backend(value: Any, fail: Callable[[str], Exception]) -> RemoteBackend
     if parts is None or parts.scheme not in ("grpc", "http") or not parts.hostname or parts.port is None \
             or parts.path not in ("", "/"):
         raise fail(f"backend.url must be 'grpc://host:port' or 'http://host:port', got {url!r}")
+    http_url = value.get("http_url", "")
+    if http_url:
+        http_parts = urlsplit(http_url) if isinstance(http_url, str) else None
+        if parts.scheme != "grpc" or http_parts is None or http_parts.scheme != "http" \
+                or not http_parts.hostname or http_parts.port is None or http_parts.path not in ("", "/"):
+            raise fail(f"backend.http_url must be 'http://host:port' next to a 'grpc://' url, got {http_url!r}")
     model = value.get("model")
     if not isinstance(model, str) or not model:
         raise fail(f"backend.model must be the served model's name, got {model!r}")
@@ -157,6 +166,7 @@ def parse_backend(value: Any, fail: Callable[[str], Exception]) -> RemoteBackend
 
     return RemoteBackend(
         url=url.rstrip("/"),
+        http_url=str(http_url).rstrip("/"),
         model=model,
         version=version,
         timeout_ms=positive("timeout_ms", DEFAULT_TIMEOUT_MS),

@@ -18,6 +18,7 @@ used again once it answers. ``backend_stats()`` reports the state and the counte
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import threading
@@ -126,13 +127,34 @@ class KServeSession:
 
     # -- start-up ---------------------------------------------------------------------------
 
+    def _first_answer(self, timeout_s: float) -> ServerInfo:
+        """Metadata over ``url``; when gRPC is unreachable and ``http_url`` is set, over HTTP instead."""
+        try:
+            return self._client.server_info(timeout_s)
+        except RemoteServerError as error:
+            if error.kind is FailureKind.REJECTED or not self.backend.http_url:
+                raise
+            http = KServeClient(dataclasses.replace(self.backend, url=self.backend.http_url, http_url=""))
+            try:
+                info = http.server_info(timeout_s)
+            except RemoteServerError as http_error:
+                http.close()
+                if http_error.kind is FailureKind.REJECTED:
+                    raise
+                raise error from http_error
+            _LOG.warning("%s %s: using HTTP, %s", error, self._where, self.backend.http_url)
+            self._client.close()
+            self._client = http
+            self.backend = http.backend
+            return info
+
     def _connect(self) -> ServerInfo | None:
         """The server's metadata of the model, checked; None when unreachable and on fallback."""
         deadline = time.monotonic() + self.backend.connect_timeout_ms / 1e3
         while True:
             remaining = deadline - time.monotonic()
             try:
-                info = self._client.server_info(max(0.05, min(remaining, self.backend.timeout_ms / 1e3 * 5)))
+                info = self._first_answer(max(0.05, min(remaining, self.backend.timeout_ms / 1e3 * 5)))
                 break
             except RemoteServerError as error:
                 if error.kind is FailureKind.REJECTED:

@@ -46,6 +46,9 @@ def test_a_model_without_backend_or_with_kind_local_stays_local(write, scale_mod
     ('{ kind = "kserve", url = "grpc://h:1", model = "m", retries = 3 }', r"unknown backend option\(s\) \['retries'\]"),
     ('{ kind = "kserve", url = "grpc://h:1", model = "m", version = true }', r"backend.version must be a version string"),
     ('"grpc://h:1"', r"backend must be a table"),
+    ('{ kind = "kserve", url = "http://h:1", http_url = "http://h:2", model = "m" }',
+     r"backend.http_url must be 'http://host:port' next to a 'grpc://' url, got 'http://h:2'"),
+    ('{ kind = "kserve", url = "grpc://h:1", http_url = "grpc://h:2", model = "m" }', r"backend.http_url must be"),
 ])
 def test_a_bad_backend_option_is_rejected_naming_file_model_and_value(write, scale_model, backend, message) -> None:
     with pytest.raises(ConfigError, match=r"pipeline.lua: model 'scale': " + message):

@@ -120,6 +120,17 @@ def test_an_unreachable_server_with_local_fallback_starts_on_the_local_file_repo
     assert "unreachable" in backend.last_error
 
 
+def test_where_grpc_is_not_reachable_the_http_url_of_the_same_server_is_used(
+    kserve_server: MLServerProcess, write: Writer, scale_files: dict[str, Path]
+) -> None:
+    dead_grpc = f"grpc://127.0.0.1:{free_port()}"
+    backend = backend_table(dead_grpc, "scale", http_url=kserve_server.http_url, connect_timeout_ms=300)
+    with Pipeline.from_config(scale_config(write, scale_files["scale"], backend)) as pipeline:
+        assert [first_value(r) for r in stream(pipeline, 2)] == [0.0, 2.0]
+        stats = pipeline.stats().backends[0]
+    assert (stats.url, stats.state, stats.requests, stats.errors) == (kserve_server.http_url, "connected", 2, 0)
+
+
 def test_shared_memory_required_fails_start_up_on_a_server_without_the_extension(
     kserve_server: MLServerProcess, write: Writer, scale_files: dict[str, Path]
 ) -> None:
