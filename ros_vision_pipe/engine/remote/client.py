@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ros_vision_pipe.engine.errors import EngineError
+from ros_vision_pipe.engine.errors import EngineError, ModelLoadError
 from ros_vision_pipe.engine.remote.backend_spec import RemoteBackend, Transport
 from ros_vision_pipe.engine.remote.tensors import NUMPY_TO_KSERVE, specs_from_metadata
 from ros_vision_pipe.engine.session import TensorSpec
@@ -82,12 +82,18 @@ class KServeClient:
         self._pool: ThreadPoolExecutor | None = None
         #: HTTP: tensors as binary data (set from the server's extensions by ``server_info``).
         self.binary_data = False
+        try:
+            if self.transport is Transport.GRPC:
+                import tritonclient.grpc as module
+            else:
+                import tritonclient.http as module  # type: ignore[no-redef]
+        except ImportError as error:
+            raise ModelLoadError(f"a 'kserve' backend needs the client library: pip install "
+                                 f"'tritonclient[grpc,http]' (server {backend.url}): {error}") from error
+        self._module: Any = module
         if self.transport is Transport.GRPC:
-            import tritonclient.grpc as grpcclient
-
-            self._module: Any = grpcclient
             low, high = _RECONNECT_BACKOFF_MS
-            self._grpc = grpcclient.InferenceServerClient(backend.address, channel_args=[
+            self._grpc = module.InferenceServerClient(backend.address, channel_args=[
                 ("grpc.max_send_message_length", _MAX_MESSAGE),
                 ("grpc.max_receive_message_length", _MAX_MESSAGE),
                 ("grpc.initial_reconnect_backoff_ms", low),
@@ -95,9 +101,6 @@ class KServeClient:
                 ("grpc.max_reconnect_backoff_ms", high),
             ])
         else:
-            import tritonclient.http as httpclient
-
-            self._module = httpclient
             self._pool = ThreadPoolExecutor(max_workers=backend.max_in_flight,
                                             thread_name_prefix=f"kserve-{backend.model}")
 
