@@ -178,11 +178,12 @@ def test_a_timed_out_request_with_local_fallback_is_computed_locally(
 # -- several requests in flight ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("max_in_flight", [1, 4])
+@pytest.mark.parametrize(("transport", "max_in_flight"), [("grpc", 1), ("grpc", 4), ("http", 3)])
 def test_the_frame_level_pipeline_keeps_max_in_flight_requests_outstanding(
-    kserve_server: MLServerProcess, write: Writer, scale_files: dict[str, Path], max_in_flight: int
+    kserve_server: MLServerProcess, write: Writer, scale_files: dict[str, Path], transport: str, max_in_flight: int
 ) -> None:
-    backend = backend_table(kserve_server.grpc_url, "slow_scale", max_in_flight=max_in_flight)
+    url = kserve_server.grpc_url if transport == "grpc" else kserve_server.http_url
+    backend = backend_table(url, "slow_scale", max_in_flight=max_in_flight)
     with Pipeline.from_config(scale_config(write, scale_files["scale"], backend)) as pipeline:
         for _ in range(8):
             assert pipeline.submit(IMAGE)
@@ -209,15 +210,17 @@ def wait_until_ok(pipeline: Pipeline, seconds: float = 30.0) -> FrameResult:
     raise AssertionError("the pipeline never used the restarted server")
 
 
+@pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_a_server_killed_mid_stream_gives_error_results_naming_it_then_is_used_again_after_restart(
-    own_server: MLServerProcess, write: Writer, scale_files: dict[str, Path]
+    own_server: MLServerProcess, write: Writer, scale_files: dict[str, Path], transport: str
 ) -> None:
-    config = scale_config(write, scale_files["scale"], backend_table(own_server.grpc_url, "scale", timeout_ms=2000))
+    url = own_server.grpc_url if transport == "grpc" else own_server.http_url
+    config = scale_config(write, scale_files["scale"], backend_table(url, "scale", timeout_ms=2000))
     with Pipeline.from_config(config) as pipeline:
         assert [first_value(r) for r in stream(pipeline, 3)] == [0.0, 2.0, 4.0]
         own_server.kill()
         down = stream(pipeline, 3)
-        assert all(r.error and "unreachable" in r.error and f"KServe server {own_server.grpc_url}" in r.error
+        assert all(r.error and "unreachable" in r.error and f"KServe server {url}" in r.error
                    and "served model 'scale'" in r.error for r in down)
         assert [r.frame_id for r in down] == [3, 4, 5]
         assert pipeline.stats().backends[0].state == "unreachable"
