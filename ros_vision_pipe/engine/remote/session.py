@@ -98,6 +98,7 @@ class KServeSession:
         self._local: InferenceSession | None = None
         self._fallback_pool: ThreadPoolExecutor | None = None
         self._shm: SharedMemoryInputs | None = None
+        self._shm_stale = False  # a server that went away forgot the regions: register them again
         self.shared_memory_reason = ""
         try:
             reference = read_local_reference(model_path)
@@ -238,7 +239,15 @@ class KServeSession:
         """Send one inference without waiting (several may be in flight); the future holds the outputs."""
         if self._on_fallback_now():
             return self._completed(lambda: self._run_local(feeds))
-        slot, shm = self._shm.write(feeds) if self._shm is not None else (None, None)
+        try:
+            slot, shm = self._write_shared(feeds) if self._shm is not None else (None, None)
+        except RemoteServerError as error:  # registering the regions again failed: the server is still away
+            self._sent()
+            if self._failed(error):
+                return self._completed(lambda: self._run_local(feeds))
+            failed: Future[list[np.ndarray]] = Future()
+            failed.set_exception(error)
+            return failed
         self._sent()
         request = self._client.infer_async(feeds, self._output_names, shm)
         result: Future[list[np.ndarray]] = Future()
@@ -267,11 +276,18 @@ class KServeSession:
     def _send(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         if self._shm is None:
             return self._client.infer(feeds, self._output_names)
-        slot, shm = self._shm.write(feeds)
+        slot, shm = self._write_shared(feeds)
         try:
             return self._client.infer(feeds, self._output_names, shm)
         finally:
             self._shm.release(slot)
+
+    def _write_shared(self, feeds: Mapping[str, np.ndarray]) -> tuple[int, Mapping[str, tuple[str, int, int]]]:
+        assert self._shm is not None
+        if self._shm_stale:
+            self._shm.reregister()
+            self._shm_stale = False
+        return self._shm.write(feeds)
 
     def _sent(self) -> None:
         with self._lock:
@@ -302,6 +318,7 @@ class KServeSession:
             self._note_failure(error)
             if not transport:
                 return False
+            self._shm_stale = self._shm is not None
             if self._local is None:
                 self._state = BackendState.UNREACHABLE
                 return False
@@ -321,8 +338,6 @@ class KServeSession:
             timeout_s = min(self.backend.connect_timeout_ms, self.backend.timeout_ms) / 1e3
             info = self._client.server_info(timeout_s)
             self._check(info)
-            if self._shm is not None:
-                self._shm.reregister()
         except (RemoteServerError, ModelLoadError) as error:
             with self._lock:
                 self._counters.last_error = str(error)
@@ -330,7 +345,9 @@ class KServeSession:
             return True
         finally:
             self._probe_lock.release()
-        return False  # the next request goes to the server; its answer marks the reconnection
+        with self._lock:  # half-open: this request tries the server, the others stay local until it answers
+            self._retry_at = time.monotonic() + self.backend.retry_interval_ms / 1e3
+        return False  # this request goes to the server; its answer marks the reconnection
 
     def _run_local(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         assert self._local is not None
