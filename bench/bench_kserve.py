@@ -153,8 +153,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         scale = make_scale_model(folder / "scale.onnx")
+        big = make_scale_model(folder / "big.onnx", shape=("N", 300, 300, 3))
         server = MLServerProcess(folder / "server", [
             ServedModel("scale", scale),
+            ServedModel("big", big),
             ServedModel("person", MODEL),
             ServedModel("person_batched", MODEL, max_batch_size=max(counts), max_batch_time_s=0.004),
         ])
@@ -188,15 +190,18 @@ def main() -> None:
             for name in ("remote gRPC", "remote HTTP (JSON)"):
                 remote = statistics.median(time_session(configs[name], tensor, args.frames))
                 print(f"| person, 270 KB | {name} | {remote:.2f} | {remote - local:+.2f} |")
-            tiny = np.ones((1, 3), np.float32)
-            tiny_configs = {"local ONNX Runtime": write_config(folder, "scale_local", None, 1, scale)}
-            for name, url in (("remote gRPC", server.grpc_url), ("remote HTTP (JSON)", server.http_url)):
-                tiny_configs[name] = write_config(folder, f"scale_{name[7:11]}", backend(url, "scale"), None, scale)
-            tiny_local = statistics.median(time_session(tiny_configs["local ONNX Runtime"], tiny, args.frames * 3))
-            print(f"| y = 2x, [1,3] float32 (12 bytes) | local ONNX Runtime | {tiny_local:.3f} | - |")
-            for name in ("remote gRPC", "remote HTTP (JSON)"):
-                remote = statistics.median(time_session(tiny_configs[name], tiny, args.frames * 3))
-                print(f"| y = 2x, 12 bytes | {name} | {remote:.3f} | {remote - tiny_local:+.3f} |")
+            for label, model_name, path, array in (
+                ("y = 2x, [1,3] float32 (12 bytes in and out)", "scale", scale, np.ones((1, 3), np.float32)),
+                ("y = 2x, [1,300,300,3] float32 (1 MB in and out)", "big", big,
+                 np.ones((1, 300, 300, 3), np.float32)),
+            ):
+                local_config = write_config(folder, f"{model_name}_local", None, 1, path)
+                base_ms = statistics.median(time_session(local_config, array, args.frames))
+                print(f"| {label} | local ONNX Runtime, 1 thread | {base_ms:.3f} | - |")
+                for name, url in (("remote gRPC", server.grpc_url), ("remote HTTP (JSON)", server.http_url)):
+                    config = write_config(folder, f"{model_name}_{name[7:11]}", backend(url, model_name), None, path)
+                    remote = statistics.median(time_session(config, array, args.frames))
+                    print(f"| {label.split(' (')[0]} | {name} | {remote:.3f} | {remote - base_ms:+.3f} |")
 
             print(f"\n## N clients (processes) sharing one server, {len(frames)} frames each\n")
             print("| clients | server batching | total frames/s | median ms | p95 ms |")
