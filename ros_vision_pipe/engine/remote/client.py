@@ -245,13 +245,12 @@ class KServeClient:
                      else self._module.InferRequestedOutput(name) for name in outputs]
         return inputs, requested
 
-    @staticmethod
-    def _arrays(result: Any, outputs: Sequence[str]) -> list[np.ndarray]:
+    def _arrays(self, result: Any, outputs: Sequence[str]) -> list[np.ndarray]:
         arrays = []
         for name in outputs:
             array = result.as_numpy(name)
             if array is None:
-                raise KeyError(f"the response has no output {name!r}")
+                raise self.error("answered without an output", f"no {name!r} in the response", FailureKind.REJECTED)
             arrays.append(array)
         return arrays
 

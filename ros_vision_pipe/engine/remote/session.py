@@ -227,6 +227,7 @@ class KServeSession:
             return self._run_local(feeds)
         self._sent()
         try:
+            self._recheck_after_outage()
             outputs = self._send(feeds)
         except RemoteServerError as error:
             if self._failed(error):
@@ -240,8 +241,9 @@ class KServeSession:
         if self._on_fallback_now():
             return self._completed(lambda: self._run_local(feeds))
         try:
+            self._recheck_after_outage()
             slot, shm = self._write_shared(feeds) if self._shm is not None else (None, None)
-        except RemoteServerError as error:  # registering the regions again failed: the server is still away
+        except RemoteServerError as error:  # still away, changed, or its regions could not be registered
             self._sent()
             if self._failed(error):
                 return self._completed(lambda: self._run_local(feeds))
@@ -281,6 +283,24 @@ class KServeSession:
             return self._client.infer(feeds, self._output_names, shm)
         finally:
             self._shm.release(slot)
+
+    def _recheck_after_outage(self) -> None:
+        """After the server was unreachable (no fallback): check it serves the same model before sending.
+
+        A restarted server may serve another model under the same name; its metadata is checked
+        again (one short call) before the first request goes to it.
+
+        Raises:
+            RemoteServerError: Still unreachable, or it now serves a model that differs (``REJECTED``).
+        """
+        if self._state is not BackendState.UNREACHABLE:
+            return
+        info = self._client.server_info(min(self.backend.connect_timeout_ms, self.backend.timeout_ms) / 1e3)
+        problems = (differences(self._inputs, info.inputs, "inputs")
+                    + differences(self._outputs, info.outputs, "outputs"))
+        if problems:
+            raise self._client.error("serves another model than at start-up",
+                                     "; ".join(problems).replace("locally", "at start-up"), FailureKind.REJECTED)
 
     def _write_shared(self, feeds: Mapping[str, np.ndarray]) -> tuple[int, Mapping[str, tuple[str, int, int]]]:
         assert self._shm is not None

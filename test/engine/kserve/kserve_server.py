@@ -111,6 +111,11 @@ class MLServerProcess:
             }
             (folder / "model-settings.json").write_text(json.dumps(entry, indent=2))
 
+    def replace_models(self, models: list[ServedModel]) -> None:
+        """Serve ``models`` from the next ``start`` on (a server restarted with another repository)."""
+        self.models = list(models)
+        self._write_repository()
+
     def start(self, timeout: float = 90.0) -> None:
         """Start the server and wait until every model is ready.
 

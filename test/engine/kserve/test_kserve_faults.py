@@ -6,13 +6,14 @@ the script sends ``[[frame_id, 1, 2]]``, so a result's first value is 2 * frame_
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from kserve_server import MLServerProcess, free_port
+from kserve_server import MLServerProcess, ServedModel, free_port
 from kserve_support import backend_table
 
 from ros_vision_pipe.engine.errors import InferenceError, ModelLoadError
@@ -233,6 +234,29 @@ def test_a_server_killed_mid_stream_gives_error_results_naming_it_then_is_used_a
     backend = stats.backends[0]
     assert backend.state == "connected" and backend.reconnects == 1 and backend.unreachable >= 3
     assert stats.model("scale").errors == backend.errors >= 3
+
+
+def test_a_server_restarted_with_another_model_under_the_same_name_gives_errors_naming_the_change(
+    own_server: MLServerProcess, write: Writer, scale_files: dict[str, Path]
+) -> None:
+    config = scale_config(write, scale_files["scale"], backend_table(own_server.grpc_url, "scale", timeout_ms=2000))
+    with Pipeline.from_config(config) as pipeline:
+        assert [first_value(r) for r in stream(pipeline, 2)] == [0.0, 2.0]
+        own_server.kill()
+        assert "unreachable" in (stream(pipeline, 1)[0].error or "")
+        own_server.replace_models([ServedModel("scale", scale_files["scale4"], version="1")])
+        own_server.start()
+        deadline = time.monotonic() + 30
+        while "unreachable" in (stream(pipeline, 1)[0].error or "") and time.monotonic() < deadline:
+            time.sleep(0.1)  # the channel reconnects within a second
+        changed = stream(pipeline, 2)
+        stats = pipeline.stats().backends[0]
+    for result in changed:
+        assert result.error is not None and re.search(
+            r"KServe server grpc://127\.0\.0\.1:\d+, served model 'scale' version '1': serves another model than "
+            r"at start-up: input 'x' is float32 \[\?,3\] at start-up, float32 \[\?,4\] on the server.*"
+            r"\(model 'scale', frame \d\)", result.error), result.error
+    assert stats.state == "unreachable" and stats.reconnects == 0  # never used: nothing was sent to it
 
 
 def test_with_local_fallback_a_killed_server_costs_no_result_and_is_used_again_after_restart(
