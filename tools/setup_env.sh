@@ -85,6 +85,24 @@ pip_models() {
   fi
 }
 
+# --- KServe v2 test server (a separate step) -------------------------------------------
+# MLServer, the real KServe v2 server the remote-model tests and bench/bench_kserve.py start on
+# 127.0.0.1, lives in its own venv (.venv-kserve): its dependencies conflict with the project
+# venv's pins. SETUP_SKIP_KSERVE=1 skips it (those tests then skip, saying why).
+setup_kserve_server_venv() {
+  local venv="$ROOT/.venv-kserve"
+  if [ "${SETUP_SKIP_KSERVE:-0}" = "1" ] || [ "${SETUP_SKIP_PIP:-0}" = "1" ]; then
+    return 0
+  fi
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "[setup_env] creating $venv (MLServer for the KServe tests)"
+    "${PYTHON:-python3.11}" -m venv "$venv"
+  fi
+  echo "[setup_env] pip install KServe test server (requirements/kserve-server.txt)"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q -r requirements/kserve-server.txt
+}
+setup_kserve_server_venv
+
 # The ROS wheels are built in a manylinux image; their exported CMake files
 # name that image's interpreter (/opt/python/cp311-cp311/...), which does not
 # exist here. Point them at this venv's Python and numpy include dirs.

@@ -29,13 +29,14 @@ from ros_vision_pipe.engine.lua.convert import from_lua, is_table, lua_kind
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.records import Mode, ModelSpec, OverflowPolicy, PipelineSpec
+from ros_vision_pipe.engine.remote.backend_spec import parse_backend
 from ros_vision_pipe.engine.session import resolve_providers
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_LEVEL_KEYS = {"mode", "models", "fusion", "aggregator", "max_pending_frames", "submit_overflow"}
 _MODEL_KEYS = {
     "name", "path", "script", "providers", "intra_op_threads", "dynamic_shape",
-    "frame_interval", "max_queue_size", "drop_on_overflow",
+    "frame_interval", "max_queue_size", "drop_on_overflow", "backend",
 }
 PYPKG_SCHEME = "pypkg://"
 
@@ -128,6 +129,7 @@ def _model_spec(v: _Validator, entry: Any, index: int, base: Path, mode: Mode) -
         frame_interval=interval,
         max_queue_size=queue,
         overflow=OverflowPolicy.DROP_OLDEST if drop else OverflowPolicy.BLOCK,
+        backend=parse_backend(entry.get("backend"), lambda message: v.fail(message, name)),
     )
 
 

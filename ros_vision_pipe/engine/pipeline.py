@@ -16,10 +16,11 @@ from ros_vision_pipe.engine.config import LoadedConfig, load_config
 from ros_vision_pipe.engine.context import FrameContext, validate_image
 from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.frame_pipeline import FramePipeline, FrameStarter, SequentialStages
-from ros_vision_pipe.engine.model import Model, SessionFactory, onnx_session_factory
+from ros_vision_pipe.engine.model import Model, SessionFactory
 from ros_vision_pipe.engine.modes.base import ModeRunner
 from ros_vision_pipe.engine.modes.sequential import SequentialMode
 from ros_vision_pipe.engine.records import FrameResult, Mode, PipelineSpec, PipelineStats
+from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S
 from ros_vision_pipe.engine.stats import StatsCollector
 from ros_vision_pipe.engine.tasks import ModelTaskRunner
@@ -101,6 +102,10 @@ class Pipeline:
         self.models = {model.name: model for model in models}
         self._runner = runner
         self._stats = stats or StatsCollector(self.spec.mode, tuple(self.models))
+        for model in models:  # remote models report their server's state and counters
+            backend_stats = getattr(model.session, "backend_stats", None)
+            if backend_stats is not None:
+                self._stats.add_backend_provider(backend_stats)
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -112,7 +117,7 @@ class Pipeline:
         cls,
         path: Path | str,
         *,
-        session_factory: SessionFactory = onnx_session_factory,
+        session_factory: SessionFactory = default_session_factory,
         lossless: bool = False,
         frame_pipeline: bool = False,
         task_runner: ModelTaskRunner | None = None,
@@ -121,7 +126,8 @@ class Pipeline:
 
         Args:
             path: Pipeline configuration (Lua).
-            session_factory: Builds each model's session (real ONNX Runtime by default).
+            session_factory: Builds each model's session (real ONNX Runtime by default; a KServe v2
+                server for a model with a ``backend``).
             lossless: parallel_async: every frame is processed by every model scheduled
                 on it and emitted only then; queues block instead of dropping (offline
                 bag replay). No effect on the other modes, which never drop.
@@ -327,6 +333,10 @@ class Pipeline:
             self._sequential_stages.close(deadline)
         if self._frames is not None:
             self._frames.join(deadline)
+        for model in self.models.values():  # remote sessions hold connections and shared memory
+            close = getattr(model.session, "close", None)
+            if close is not None:
+                close()
 
     def __enter__(self) -> Pipeline:
         return self

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ros_vision_pipe.engine.remote.backend_spec import RemoteBackend
 
 
 class Mode(enum.Enum):
@@ -50,6 +53,8 @@ class ModelSpec:
         frame_interval: parallel_async: run on frames whose index is a multiple of this.
         max_queue_size: parallel_async: bound of the worker's queue.
         overflow: parallel_async: what a full worker queue does.
+        backend: Where the inferences run: None for the local ONNX file, else a KServe v2
+            server (``ros_vision_pipe.engine.remote``).
     """
 
     name: str
@@ -61,6 +66,7 @@ class ModelSpec:
     frame_interval: int = 1
     max_queue_size: int = 2
     overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST
+    backend: RemoteBackend | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,46 @@ class ModelStats:
 
 
 @dataclass(frozen=True)
+class BackendStats:
+    """Counters of one model served by a remote (KServe v2) server, as published on ``/diagnostics``.
+
+    Attributes:
+        model: Model name in the pipeline.
+        url: Server URL (``grpc://host:port`` or ``http://host:port``).
+        served_model: Model name on the server.
+        version: Model version on the server ("" = the server's choice).
+        state: ``connected`` (last request answered), ``unreachable`` (last request found no
+            server), ``fallback`` (unreachable; the local ONNX file runs instead).
+        shared_memory: Inputs travel through system shared memory.
+        requests: Requests sent to the server.
+        errors: Requests that failed (any reason).
+        timeouts: Requests that got no answer within ``timeout_ms``.
+        unreachable: Requests that found no server.
+        fallback_runs: Inferences run on the local ONNX file instead.
+        reconnects: Times the server was used again after being unreachable.
+        in_flight: Requests sent and not answered yet.
+        peak_in_flight: Most requests ever outstanding at once.
+        last_error: Message of the latest failure ("" when none).
+    """
+
+    model: str
+    url: str
+    served_model: str
+    version: str
+    state: str
+    shared_memory: bool = False
+    requests: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    unreachable: int = 0
+    fallback_runs: int = 0
+    reconnects: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
 class PipelineStats:
     """A snapshot of a pipeline's counters (``Pipeline.stats()``).
 
@@ -211,6 +257,7 @@ class PipelineStats:
         frames_dropped: Frames dropped whole: ``submit`` with ``drop_oldest``, or the
             main model's queue overflowing (parallel_async).
         pending: Frames submitted to the frame-level pipeline and not yet collected.
+        backends: One entry per model served by a remote server.
     """
 
     mode: Mode
@@ -221,6 +268,7 @@ class PipelineStats:
     frames_rejected: int = 0
     frames_dropped: int = 0
     pending: int = 0
+    backends: tuple[BackendStats, ...] = ()
 
     def model(self, name: str, source: str = "default") -> ModelStats:
         """The counters of model ``name`` on ``source`` (zeros when it has seen no frame)."""

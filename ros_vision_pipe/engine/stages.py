@@ -23,6 +23,7 @@ from typing import Any
 
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError, frame_suffix
+from ros_vision_pipe.engine.inflight import Requests, collect_outputs, in_flight_window, start_inference
 from ros_vision_pipe.engine.model import Model, Prepared
 from ros_vision_pipe.engine.queues import LaneQueue, QueueClosedError
 from ros_vision_pipe.engine.records import ModelOutcome, OverflowPolicy, ResultStatus
@@ -60,7 +61,7 @@ class ModelJob:
         dropped: The job was dropped from a full queue, or cancelled.
     """
 
-    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "prepared", "outputs", "elapsed",
+    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "prepared", "outputs", "requests", "elapsed",
                  "outcome", "error", "dropped")
 
     def __init__(self, ctx: FrameContext, on_done: Callable[[ModelJob], None],
@@ -73,6 +74,7 @@ class ModelJob:
         self.inline = inline
         self.prepared: Prepared | None = None
         self.outputs: list[Any] | None = None
+        self.requests: Requests | None = None  # sent, not answered yet (asynchronous sessions)
         self.elapsed = 0.0
         self.outcome: ModelOutcome | None = None
         self.error: BaseException | None = None
@@ -106,7 +108,12 @@ class ModelStages:
         self._nice = nice
         self.inbox: LaneQueue[ModelJob] = LaneQueue(f"queue of model {model.name!r}", max_queue_size, overflow)
         self._to_infer: LaneQueue[ModelJob] = LaneQueue(f"inference buffer of {model.name!r}", 1)
-        self._to_post: LaneQueue[ModelJob] = LaneQueue(f"postprocess buffer of {model.name!r}", 1)
+        # A session that sends requests without waiting (a remote server) keeps up to
+        # ``max_in_flight`` frames' requests outstanding: this buffer and the one the
+        # postprocess thread waits for (``inflight``).
+        self._window = in_flight_window(model)
+        self._to_post: LaneQueue[ModelJob] = LaneQueue(f"postprocess buffer of {model.name!r}",
+                                                       max(1, self._window - 1))
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
                              name=f"vp-{model.name}-pre", daemon=True),
@@ -151,12 +158,18 @@ class ModelStages:
     def _infer(self, job: ModelJob) -> None:
         assert job.prepared is not None
         start = time.perf_counter()
-        job.outputs = self.model.infer(job.prepared, job.ctx.frame_id)
+        if self._window > 1 and not job.inline:
+            job.requests = start_inference(self.model, job.prepared)
+        else:
+            job.outputs = self.model.infer(job.prepared, job.ctx.frame_id)
         job.elapsed += time.perf_counter() - start
 
     def _postprocess(self, job: ModelJob) -> None:
-        assert job.prepared is not None and job.outputs is not None
         start = time.perf_counter()
+        if job.requests is not None:
+            requests, job.requests = job.requests, None
+            job.outputs = collect_outputs(requests, self.name, job.ctx.frame_id)
+        assert job.prepared is not None and job.outputs is not None
         value = self.model.postprocess(job.outputs, job.ctx, job.prepared)
         job.elapsed += time.perf_counter() - start
         job.outcome = ModelOutcome(self.name, ResultStatus.OK, value, job.ctx.frame_id,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ros_vision_pipe.engine.records import Mode, ModelOutcome, ModelStats, PipelineStats, ResultStatus
+from ros_vision_pipe.engine.records import BackendStats, Mode, ModelOutcome, ModelStats, PipelineStats, ResultStatus
 
 #: Recent latencies kept per (source, model) for the mean and p95.
 LATENCY_WINDOW = 256
@@ -48,6 +48,7 @@ class StatsCollector:
         self.frames_in = self.frames_out = self.frames_failed = 0
         self.frames_rejected = self.frames_dropped = 0
         self._pending: Callable[[], int] = lambda: 0
+        self._backends: list[Callable[[], BackendStats]] = []
 
     def _get(self, source: str, model: str) -> _Counters:
         counters = self._counters.get((source, model))
@@ -95,6 +96,11 @@ class StatsCollector:
         with self._lock:
             self._depths.append(provider)
 
+    def add_backend_provider(self, provider: Callable[[], BackendStats]) -> None:
+        """Register a remote model's counters (``KServeSession.backend_stats``)."""
+        with self._lock:
+            self._backends.append(provider)
+
     def set_pending_provider(self, provider: Callable[[], int]) -> None:
         """Register the function reporting the frame-level pipeline's pending frames."""
         self._pending = provider
@@ -106,6 +112,7 @@ class StatsCollector:
             for key, depth in provider().items():
                 depths[key] = depths.get(key, 0) + depth
         pending = self._pending()
+        backends = tuple(provider() for provider in list(self._backends))
         with self._lock:
             for source, model in depths:
                 self._get(source, model)
@@ -138,4 +145,5 @@ class StatsCollector:
                 frames_rejected=self.frames_rejected,
                 frames_dropped=self.frames_dropped,
                 pending=pending,
+                backends=backends,
             )

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ros_vision_pipe.engine.model import onnx_session_factory
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult, ModelSpec
+from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.engine.session import InferenceSession
 from ros_vision_pipe.image_encoding import ImageDecodeError
 from ros_vision_pipe.replay.background import BackgroundSink, Prefetcher
@@ -41,7 +41,7 @@ PipelineFactory = Callable[..., Pipeline]
 
 
 def _without_spinning(spec: ModelSpec, intra_op_threads: int, allow_spinning: bool) -> InferenceSession:
-    return onnx_session_factory(spec, intra_op_threads, False)
+    return default_session_factory(spec, intra_op_threads, False)
 
 
 def replay_pipeline(config: Path, *, lossless: bool, frame_pipeline: bool = False) -> Pipeline:

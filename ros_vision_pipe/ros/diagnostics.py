@@ -15,7 +15,10 @@ the diagnostics timer call it from different threads) and keeps the engine's lat
   ``publishers`` (matched); WARN with "no frame ... although N publisher(s) matched" while an
   input with a matched publisher stays silent (docs/ros.md, "Camera-size images");
 * one status ``"<node>: pipeline"``: the engine's frame counters (``frames_in``, ``frames_out``,
-  ``frames_failed``, ``frames_dropped``, ``frames_rejected``, ``pending``).
+  ``frames_failed``, ``frames_dropped``, ``frames_rejected``, ``pending``);
+* one status per model on a remote (KServe v2) server, ``"<node>: backend <name>"``: its
+  ``url``, ``served_model``, ``version``, ``state`` and the request counters of
+  ``BackendStats``; level OK when connected, WARN on local fallback, ERROR when unreachable.
 
 Level: ERROR when a model failed on every frame of the period, WARN when it had errors or
 drops in the period (or an input had rejected/refused frames), OK otherwise.
@@ -68,6 +71,7 @@ class _State:
     inputs: dict[str, _InputCounts] = field(default_factory=dict)
     pipeline: dict[str, int] = field(default_factory=dict)
     frames_lost: int = 0  # whole frames the pipeline dropped or refused
+    backends: tuple[Any, ...] = ()  # BackendStats of the remote models, latest snapshot
 
 
 def _kv(key: str, value: Any) -> KeyValue:
@@ -153,6 +157,7 @@ class DiagnosticsCollector:
                 counts = self._state.models.setdefault(model, _ModelCounts())
                 counts.engine_dropped, counts.engine_queue = dropped, queued
             self._state.pipeline = frames
+            self._state.backends = tuple(getattr(stats, "backends", ()))
             self._state.frames_lost = frames["frames_dropped"] + frames["frames_rejected"]
 
     def totals(self) -> dict[str, dict[str, int]]:
@@ -223,9 +228,23 @@ class DiagnosticsCollector:
                 frames = self._state.pipeline
                 message = f"{frames['pending']} pending, {frames['frames_out']} out of {frames['frames_in']}"
                 statuses.append(self._status(DiagnosticStatus.OK, "pipeline", message, dict(frames)))
+            statuses.extend(self._backend_status(b) for b in self._state.backends)
         array = DiagnosticArray(status=statuses)
         array.header.stamp = stamp
         return array
+
+    def _backend_status(self, b: Any) -> DiagnosticStatus:
+        """The status of one remote model (``BackendStats``)."""
+        served = f"model {b.served_model!r}" + (f" version {b.version!r}" if b.version else "") + f" on {b.url}"
+        if b.state == "connected":
+            level, message = DiagnosticStatus.OK, f"connected: {served}"
+        elif b.state == "fallback":
+            level, message = DiagnosticStatus.WARN, f"server unreachable, running the local file: {served}"
+        else:
+            level, message = DiagnosticStatus.ERROR, f"server unreachable: {served}"
+        keys = ("url", "served_model", "version", "state", "shared_memory", "requests", "errors", "timeouts",
+                "unreachable", "fallback_runs", "reconnects", "in_flight", "last_error")
+        return self._status(level, f"backend {b.model}", message, {key: getattr(b, key) for key in keys})
 
     def _status(self, level: bytes, what: str, message: str, values: dict[str, Any]) -> DiagnosticStatus:
         return DiagnosticStatus(level=level, name=f"{self._name}: {what}", message=message,

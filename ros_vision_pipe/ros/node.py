@@ -53,9 +53,10 @@ from std_msgs.msg import Header
 
 from ros_vision_pipe.engine.config import load_config
 from ros_vision_pipe.engine.errors import EngineError, InputError, PipelineClosedError
-from ros_vision_pipe.engine.model import SessionFactory, onnx_session_factory
+from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult, ModelSpec
+from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.engine.session import InferenceSession
 from ros_vision_pipe.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
 from ros_vision_pipe.msg import FusedResult, ModelResult
@@ -82,13 +83,13 @@ STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
 def node_session_factory(spec: ModelSpec, intra_op_threads: int, allow_spinning: bool) -> InferenceSession:
-    """The node's ``SessionFactory``: real ONNX Runtime sessions whose threads never spin.
+    """The node's ``SessionFactory``: ONNX Runtime sessions whose threads never spin (or a KServe server).
 
     Spinning intra-op threads keep a core busy for a while after every inference; in a node they
     take it from DDS, the executor and the other nodes of the robot (on the 2-core reference
     machine: twice the CPU per frame, and about 1.5 ms more latency; docs/performance.md).
     """
-    return onnx_session_factory(spec, intra_op_threads, False)
+    return default_session_factory(spec, intra_op_threads, False)
 
 
 def _seconds(header: Header) -> float:
