@@ -40,7 +40,7 @@ def test_a_failing_setup_step_says_which_and_prints_the_end_of_its_log(tmp_path:
     shutil.copy2(REPO / "tools" / "setup_env.sh", tmp_path / "tools" / "setup_env.sh")
     result = bash(tmp_path / "tools" / "setup_env.sh", env={"PYTHON": "false"})  # no .venv there: creating it fails
     assert result.returncode != 0
-    assert re.search(r"^\[setup 1/4\] Python venv \(\.venv\) \.\.\. FAILED after \d+ s \(exit 1\)$", result.stdout,
+    assert re.search(r"^\[setup 1/5\] Python venv \(\.venv\) \.\.\. FAILED after \d+ s \(exit 1\)$", result.stdout,
                      re.MULTILINE), result.stdout
     assert "---- last 60 lines of " in result.stderr and f"---- full log: {tmp_path}/log/setup_env.log" in result.stderr
 

@@ -28,7 +28,8 @@ LOG="${SETUP_LOG:-$ROOT/log/setup_env.log}"
 mkdir -p "$(dirname "$LOG")"
 : > "$LOG"
 START=$SECONDS
-STEPS=4
+STEPS=5
+if [ "${SETUP_SKIP_KSERVE:-0}" = "1" ]; then STEPS=4; fi
 if [ "${SETUP_SKIP_PIP:-0}" = "1" ]; then STEPS=2; fi
 STEP=0
 
@@ -95,13 +96,10 @@ setup_kserve_server_venv() {
     return 0
   fi
   if [ ! -x "$venv/bin/python" ]; then
-    echo "[setup_env] creating $venv (MLServer for the KServe tests)"
     "${PYTHON:-python3.11}" -m venv "$venv"
   fi
-  echo "[setup_env] pip install KServe test server (requirements/kserve-server.txt)"
   "$venv/bin/python" -m pip install --disable-pip-version-check -q -r requirements/kserve-server.txt
 }
-setup_kserve_server_venv
 
 # The ROS wheels are built in a manylinux image; their exported CMake files
 # name that image's interpreter (/opt/python/cp311-cp311/...), which does not
