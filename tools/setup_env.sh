@@ -153,6 +153,10 @@ if [ "${SETUP_SKIP_PIP:-0}" != "1" ]; then
   step "pip: onnxruntime, lupa, OpenCV, rosbags... + ROS 2 Kilted wheels, colcon (~1-2 min the first time)" \
     pip_install
   step "pip: model packages + OCR reference deps (requirements/models.txt, bench.txt; --no-deps)" pip_models
+  if [ "${SETUP_SKIP_KSERVE:-0}" != "1" ]; then
+    step "pip: MLServer, the KServe v2 test server, in its own .venv-kserve (requirements/kserve-server.txt)" \
+      setup_kserve_server_venv
+  fi
 else
   echo "[setup] SETUP_SKIP_PIP=1: pip steps skipped"
 fi
