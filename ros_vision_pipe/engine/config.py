@@ -32,7 +32,8 @@ from ros_vision_pipe.engine.records import Mode, ModelSpec, OverflowPolicy, Pipe
 from ros_vision_pipe.engine.session import resolve_providers
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOP_LEVEL_KEYS = {"mode", "models", "fusion", "aggregator", "max_pending_frames", "submit_overflow"}
+_TOP_LEVEL_KEYS = {"mode", "models", "fusion", "aggregator", "max_pending_frames", "submit_overflow",
+                   "debug_image"}  # debug_image: read by the node (ros/debug_image.py), not the engine
 _MODEL_KEYS = {
     "name", "path", "script", "providers", "intra_op_threads", "dynamic_shape",
     "frame_interval", "max_queue_size", "drop_on_overflow",
