@@ -93,8 +93,8 @@ def draw_results(canvas: np.ndarray, messages: Iterable[Any],
         for detection in message.detections:
             x1, y1 = int(round(detection.x_min)), int(round(detection.y_min))
             x2, y2 = int(round(detection.x_max)), int(round(detection.y_max))
-            cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 2)
             points = [(kp.x, kp.y) for kp in detection.keypoints]
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 1 if points else 2)  # thin under a skeleton
             for a, b in skeletons.get(message.model, ()):
                 if 0 <= a < len(points) and 0 <= b < len(points):
                     cv2.line(canvas, (int(points[a][0]), int(points[a][1])),
@@ -103,7 +103,9 @@ def draw_results(canvas: np.ndarray, messages: Iterable[Any],
                 if np.isfinite(x) and np.isfinite(y):
                     cv2.circle(canvas, (int(x), int(y)), 3, colour, cv2.FILLED)
             score = "" if not np.isfinite(detection.score) else f" {detection.score:.2f}"
-            _label(canvas, f"{message.model}: {detection.label or detection.class_id}{score}", x1, y1, colour)
+            # the first model's label sits on the box's top edge, the next models' ones below it
+            _label(canvas, f"{message.model}: {detection.label or detection.class_id}{score}", x1,
+                   y1 + 16 * index, colour)
         for classification in list(message.classifications)[:2]:
             text_rows += 1
             _label(canvas, f"{message.model}: {classification.label or classification.class_id} "
