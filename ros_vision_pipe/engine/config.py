@@ -152,7 +152,7 @@ def load_config(path: Path | str) -> LoadedConfig:
     returned_table = is_table(raw)
     table = raw if returned_table else script.runtime.globals()
     functions = {key: table[key] for key in ("fusion", "aggregator")}
-    plain = {key: table[key] for key in _TOP_LEVEL_KEYS | {"models"} if table[key] is not None}
+    plain = {key: table[key] for key in _TOP_LEVEL_KEYS - {"debug_image"} | {"models"} if table[key] is not None}
     if returned_table:
         unknown = sorted(str(k) for k in table.keys() if k not in _TOP_LEVEL_KEYS)
         if unknown:

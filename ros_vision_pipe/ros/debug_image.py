@@ -29,7 +29,12 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
 from ros_vision_pipe.engine.config import LoadedConfig
+from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.lua.convert import from_lua
+from ros_vision_pipe.engine.lua.convert import lua as _lua
+from ros_vision_pipe.ros.debug_overlay import LuaOverlay
+
+lua_type = _lua.lua_type
 
 #: One BGR colour per model, in configuration order (then repeating).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -40,20 +45,32 @@ _CONVERSIONS = {"rgb8": cv2.COLOR_RGB2BGR, "mono8": cv2.COLOR_GRAY2BGR, "rgba8":
                 "bgra8": cv2.COLOR_BGRA2BGR}
 
 
-def skeletons_of(config: LoadedConfig) -> dict[str, list[tuple[int, int]]]:
-    """Model name -> skeleton lines (0-based keypoint index pairs) from the config's ``debug_image`` table."""
+def _debug_table(config: LoadedConfig) -> Any:
     table = config.script.main_result
     if isinstance(table, tuple):
         table = table[0] if table else None
-    try:
-        raw = from_lua(table["debug_image"]) if table is not None else None
-    except (TypeError, KeyError):
-        raw = None
+    if lua_type(table) != "table":
+        return None
+    raw = table["debug_image"]
+    return raw if lua_type(raw) == "table" else None
+
+
+def skeletons_of(config: LoadedConfig) -> dict[str, list[tuple[int, int]]]:
+    """Model name -> skeleton lines (0-based keypoint index pairs) from the config's ``debug_image`` table."""
+    raw = _debug_table(config)
     skeletons: dict[str, list[tuple[int, int]]] = {}
-    if isinstance(raw, Mapping) and isinstance(raw.get("skeleton"), Mapping):
-        for model, pairs in raw["skeleton"].items():
+    value = from_lua(raw["skeleton"]) if raw is not None and raw["skeleton"] is not None else None
+    if isinstance(value, Mapping):
+        for model, pairs in value.items():
             skeletons[str(model)] = [(int(a) - 1, int(b) - 1) for a, b in pairs]
     return skeletons
+
+
+def overlay_of(config: LoadedConfig) -> LuaOverlay | None:
+    """The config's ``debug_image.draw`` function as a ``LuaOverlay``, or None."""
+    raw = _debug_table(config)
+    function = raw["draw"] if raw is not None else None
+    return LuaOverlay(config, function) if lua_type(function) == "function" else None
 
 
 def to_bgr8(image: np.ndarray, encoding: str) -> np.ndarray:
@@ -70,7 +87,7 @@ def to_bgr8(image: np.ndarray, encoding: str) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3]).copy()
 
 
-def _label(canvas: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
+def label_at(canvas: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
     (width, height), base = cv2.getTextSize(text, _FONT, 0.45, 1)
     y = max(y, height + base)
     cv2.rectangle(canvas, (x, y - height - base), (x + width, y), colour, cv2.FILLED)
@@ -104,11 +121,11 @@ def draw_results(canvas: np.ndarray, messages: Iterable[Any],
                     cv2.circle(canvas, (int(x), int(y)), 3, colour, cv2.FILLED)
             score = "" if not np.isfinite(detection.score) else f" {detection.score:.2f}"
             # the first model's label sits on the box's top edge, the next models' ones below it
-            _label(canvas, f"{message.model}: {detection.label or detection.class_id}{score}", x1,
+            label_at(canvas, f"{message.model}: {detection.label or detection.class_id}{score}", x1,
                    y1 + 16 * index, colour)
         for classification in list(message.classifications)[:2]:
             text_rows += 1
-            _label(canvas, f"{message.model}: {classification.label or classification.class_id} "
+            label_at(canvas, f"{message.model}: {classification.label or classification.class_id} "
                            f"{classification.score:.2f}", 4, 4 + 18 * text_rows, colour)
     return canvas
 
@@ -130,6 +147,8 @@ class DebugImage:
         self.publisher = factory(Image, topic, qos)
         self.period = 1.0 / rate
         self.skeletons: dict[str, list[tuple[int, int]]] = {}
+        self.overlay: LuaOverlay | None = None
+        self.overlay_error: str | None = None
         self.drawn = 0
         self._next = 0.0
         self._lock = threading.Lock()
@@ -145,9 +164,21 @@ class DebugImage:
             self._next = now + self.period
             return True
 
-    def publish(self, image: np.ndarray, encoding: str, header: Any, messages: Iterable[Any]) -> None:
-        """Draw ``messages`` on a bgr8 copy of ``image`` and publish it with ``header``."""
+    def configure(self, config: LoadedConfig) -> None:
+        """Take the skeletons and the ``draw`` overlay of a (new) configuration."""
+        self.skeletons = skeletons_of(config)
+        self.overlay = overlay_of(config)
+
+    def publish(self, image: np.ndarray, encoding: str, header: Any, messages: Iterable[Any],
+                result: Any = None) -> None:
+        """Draw ``messages`` (and the Lua overlay on ``result``) on a bgr8 copy of ``image``; publish it."""
         canvas = draw_results(to_bgr8(image, encoding), messages, self.skeletons)
+        if self.overlay is not None and result is not None:
+            try:
+                self.overlay.draw(canvas, result.frame_id, result.source, result.results)
+                self.overlay_error = None
+            except EngineError as error:  # the standard drawing still goes out; the node logs this
+                self.overlay_error = str(error)
         self.drawn += 1
         message = Image(header=header, height=canvas.shape[0], width=canvas.shape[1], encoding="bgr8",
                         is_bigendian=0, step=canvas.shape[1] * 3)
@@ -157,4 +188,4 @@ class DebugImage:
         self.publisher.publish(message)
 
 
-__all__ = ["PALETTE", "DebugImage", "draw_results", "skeletons_of", "to_bgr8"]
+__all__ = ["PALETTE", "DebugImage", "draw_results", "label_at", "overlay_of", "skeletons_of", "to_bgr8"]

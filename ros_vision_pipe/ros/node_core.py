@@ -39,7 +39,7 @@ from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadErr
 from ros_vision_pipe.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.result_mapping import RCLPY_FACTORY, STATUS_CODES, frame_messages
-from ros_vision_pipe.ros.debug_image import DebugImage, skeletons_of
+from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters, resolve_config_file
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
@@ -139,7 +139,7 @@ class PipelineNodeCore:
                                        self.config.debug_image_rate, _DEBUG_QOS, self._debug_publisher_factory())
                             if self.config.debug_image_rate > 0 else None)
         if self.debug_image is not None:
-            self.debug_image.skeletons = skeletons_of(first.pipeline.config)
+            self.debug_image.configure(first.pipeline.config)
         self.model_parameters = ModelParameters(
             self, self.builder.switches, lambda: self.pipeline.current.pipeline if self.pipeline else None)
         self.model_parameters.declare(first.pipeline.spec)
@@ -340,7 +340,10 @@ class PipelineNodeCore:
             self.diagnostics.record(name, STATUS_BY_CODE[message.status], message.latency_ms)
         debug = self.debug_image
         if debug is not None and isinstance(stamp, FrameStamp) and debug.due():
-            debug.publish(stamp.image, stamp.encoding, header, messages.models.values())
+            debug.publish(stamp.image, stamp.encoding, header, messages.models.values(), result)
+            if debug.overlay_error is not None:
+                self.get_logger().error(f"debug_image.draw failed: {debug.overlay_error}",  # type: ignore[attr-defined]
+                                        throttle_duration_sec=WARN_PERIOD_S)
 
     # -- reload ---------------------------------------------------------------------------
 
@@ -351,7 +354,7 @@ class PipelineNodeCore:
         self.model_parameters.declare(generation.pipeline.spec)
         self.model_parameters.apply_all(generation.pipeline)
         if self.debug_image is not None:
-            self.debug_image.skeletons = skeletons_of(generation.pipeline.config)
+            self.debug_image.configure(generation.pipeline.config)
         self.model_names = tuple(dict.fromkeys((*self.model_names, *names)))
 
     def _log_reload(self, success: bool, message: str) -> None:

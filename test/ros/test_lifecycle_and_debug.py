@@ -165,3 +165,37 @@ def test_watch_config_reloads_when_the_script_changes_on_disk(context, spin, bik
     publisher.publish(image_message(bikes[5], "bgr8", "cam", 1))
     assert wait_for(lambda: len(fused) == 1, timeout=20)
     assert fused[0].config_generation == 2 and fused[0].results[0].detections[0].label == "edited"
+
+
+def test_a_lua_draw_function_in_the_config_adds_its_own_overlay_to_the_debug_image(
+        context, spin, bikes, tmp_path) -> None:
+    draw = ("debug_image = { draw = function(ctx, results)\n"
+            "  local n = #results.person.detections\n"
+            "  vp.draw_box(10, 10, 60, 50, n .. ' seen', {255, 0, 0})\n"
+            "  vp.draw_circle(100, 200, 6, {0, 255, 0})\n"
+            "  vp.draw_line(0, ctx.height - 1, ctx.width - 1, ctx.height - 1)\n"
+            "  vp.draw_text(200, 240, 'frame ' .. ctx.frame_id)\n"
+            "end },\n")
+    config = write_person_config(tmp_path, extra=draw)
+    node = PipelineNode(context=context, parameter_overrides=overrides(config, debug_image_rate=100.0))
+    probe = Probe(context)
+    debug = probe.listen(Image, f"{NODE}/debug_image")
+    spin(node, probe.node, threads=node.executor_threads + 2)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    assert wait_for(lambda: node.debug_image.publisher.get_subscription_count() == 1)
+    publisher.publish(image_message(bikes[5], "bgr8", "cam_105", 105))
+    assert wait_for(lambda: len(debug) == 1, timeout=20)
+    drawn = np.frombuffer(bytes(debug[0].data), np.uint8).reshape(272, 640, 3)
+    assert (drawn[30, 10] == (0, 0, 255)).all() and (drawn[50, 35] == (0, 0, 255)).all()  # red box, bgr8
+    assert (drawn[200, 100] == (0, 255, 0)).all()  # green dot
+    assert (drawn[271, 5:600] == 255).all()  # default colour: white line along the bottom row
+    assert node.debug_image.overlay_error is None
+
+    config.write_text(config.read_text(encoding="utf-8").replace("local n =", "local n = nil .. "), encoding="utf-8")
+    node.reloader.reload(config)  # a failing draw: reported, the standard drawing still goes out
+    time.sleep(0.05)
+    publisher.publish(image_message(bikes[5], "bgr8", "cam_106", 106))
+    assert wait_for(lambda: len(debug) == 2, timeout=20)
+    assert "debug_image.draw" in node.debug_image.overlay_error
+    drawn = np.frombuffer(bytes(debug[1].data), np.uint8).reshape(272, 640, 3)
+    assert (drawn[30, 10] == bikes[5][30, 10]).all() and (drawn[60:200, 329] == PALETTE[0]).all()
