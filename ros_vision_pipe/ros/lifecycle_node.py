@@ -107,6 +107,7 @@ class LifecyclePipelineNode(PipelineNodeCore, LifecycleNode):
             self.task_runner.destroy()
         self.model_publishers, self.detection_publishers = {}, {}
         self.fused_publisher = self.debug_image = self.reload_service = None  # type: ignore[assignment]
+        self.reloader = None  # type: ignore[assignment]  # config_file set while unconfigured: kept for configure
         self.pipeline = None
         self._result_thread = None
 

@@ -232,13 +232,18 @@ class PipelineNodeCore:
             self.destroy_timer(timer)  # type: ignore[attr-defined]
         self._timers = []
         deadline = time.monotonic() + timeout
+        quiet = 0  # consecutive looks with nothing pending and every collected result published
         while self.pipeline is not None and time.monotonic() < deadline:
-            if all(p.stats().pending == 0 for p in self.pipeline.pipelines()) and not self._publishing:
+            idle = (all(p.stats().pending == 0 for p in self.pipeline.pipelines())
+                    and self._results_collected == self._results_handled)
+            quiet = quiet + 1 if idle else 0
+            if quiet >= 3:  # also covers a result popped but not yet counted (a few microseconds)
                 return True
             time.sleep(0.01)
         return False
 
-    _publishing = False
+    _results_collected = 0
+    _results_handled = 0
 
     # -- intake (intake group) -----------------------------------------------------------
 
@@ -295,11 +300,11 @@ class PipelineNodeCore:
                 return
             if collected is None or self._closing:
                 continue
+            self._results_collected += 1
             generation, result = collected
-            if result.dropped:  # dropped before its main model ran: nothing to publish, counted
-                continue
-            self._publishing = True
             try:
+                if result.dropped:  # dropped before its main model ran: nothing to publish, counted
+                    continue
                 if result.error:
                     self.get_logger().error(  # type: ignore[attr-defined]
                         f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
@@ -312,7 +317,7 @@ class PipelineNodeCore:
                     f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
                     throttle_duration_sec=WARN_PERIOD_S)
             finally:
-                self._publishing = False
+                self._results_handled += 1
 
     def publish_result(self, result: FrameResult, generation: Generation) -> None:
         """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image."""
