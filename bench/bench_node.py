@@ -311,7 +311,8 @@ def main() -> int:
     print(f"| through the node (closed loop, 2 frames in flight) | {fps_node:.1f} fps |")
     print(f"| **node / engine throughput**, median of {len(blocks)} blocks (goal >= 0.95) | **{ratio:.3f}** |")
     print(f"| bare relay, same feed (transport alone) | {fps_relay:.1f} fps |")
-    print(f"| debug image | {'subscribed: ' + str(bench.debug_images) + ' images received' if args.debug_image else 'unsubscribed (nothing drawn)'} |")
+    debug = f"subscribed: {bench.debug_images} images received" if args.debug_image else "unsubscribed (nothing drawn)"
+    print(f"| debug image | {debug} |")
     return 0
 
 

@@ -76,7 +76,8 @@ def generate_launch_description() -> LaunchDescription:
             LaunchConfiguration("params_file"),
             {
                 "config_file": ParameterValue(LaunchConfiguration("config_file"), value_type=str),
-                "image_topics": ParameterValue(LaunchConfiguration("image_topics"), value_type=List[str]),  # noqa: UP006
+                "image_topics": ParameterValue(
+                    LaunchConfiguration("image_topics"), value_type=List[str]),  # noqa: UP006
             },
         ],
         "output": "screen",
@@ -85,5 +86,6 @@ def generate_launch_description() -> LaunchDescription:
         "additional_env": {"FASTDDS_DEFAULT_PROFILES_FILE": LaunchConfiguration("dds_profile")},
     }
     plain = Node(**common, condition=UnlessCondition(LaunchConfiguration("lifecycle")))
-    managed = LifecycleNode(**common, arguments=["--lifecycle"], condition=IfCondition(LaunchConfiguration("lifecycle")))
+    managed = LifecycleNode(**common, arguments=["--lifecycle"],
+                            condition=IfCondition(LaunchConfiguration("lifecycle")))
     return LaunchDescription([*arguments, plain, managed])

@@ -36,7 +36,14 @@ from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError
 from ros_vision_pipe.engine.model import Model, Prepared, SessionFactory
 from ros_vision_pipe.engine.pipeline import Pipeline, build_runner, default_intra_op_threads
 from ros_vision_pipe.engine.records import (
-    FrameResult, Mode, ModelOutcome, ModelSpec, PipelineSpec, PipelineStats, ResultStatus)
+    FrameResult,
+    Mode,
+    ModelOutcome,
+    ModelSpec,
+    PipelineSpec,
+    PipelineStats,
+    ResultStatus,
+)
 from ros_vision_pipe.engine.session import InferenceSession
 from ros_vision_pipe.engine.stats import StatsCollector
 from ros_vision_pipe.engine.tasks import ModelTaskRunner
