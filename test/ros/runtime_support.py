@@ -12,12 +12,23 @@ from rclpy.parameter import Parameter
 from ros_support import SSD_MODEL, SSD_SCRIPT, image_message, wait_for
 
 
-def call(node: Any, service_type: Any, name: str, request: Any, timeout: float = 60.0) -> Any:
-    """Call ``name`` from ``node`` (spun elsewhere) and return the response."""
+def call(node: Any, service_type: Any, name: str, request: Any, timeout: float = 60.0, *,
+         resend_every: float | None = None) -> Any:
+    """Call ``name`` from ``node`` (spun elsewhere) and return the response.
+
+    ``resend_every`` (idempotent services only): send the request again after that many seconds
+    without an answer. A server seen by ``wait_for_service`` may not have matched the client's
+    response reader yet (another process just started), and then its first answer is lost.
+    """
     client = node.create_client(service_type, name)
-    assert client.wait_for_service(timeout_sec=10.0), f"no service {name}"
-    future = client.call_async(request)
-    assert wait_for(future.done, timeout=timeout), f"{name} did not answer"
+    assert client.wait_for_service(timeout_sec=30.0), f"no service {name}"
+    deadline = time.monotonic() + timeout
+    while True:
+        future = client.call_async(request)
+        wait = timeout if resend_every is None else min(resend_every, max(0.0, deadline - time.monotonic()))
+        if wait_for(future.done, timeout=wait):
+            break
+        assert resend_every is not None and time.monotonic() < deadline, f"{name} did not answer"
     node.destroy_client(client)
     return future.result()
 

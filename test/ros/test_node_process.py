@@ -188,7 +188,7 @@ def test_pipeline_node_with_lifecycle_flag_waits_unconfigured_until_change_state
     probe = Probe(context)
     person = probe.listen(ModelResult, "/vision_pipeline/person/result")
     spin(probe.node, threads=2)
-    state = call(probe.node, GetState, "/vision_pipeline/get_state", GetState.Request(), timeout=30)
+    state = call(probe.node, GetState, "/vision_pipeline/get_state", GetState.Request(), timeout=60, resend_every=3)
     assert state.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
     assert probe.node.count_subscribers("/cam") == 0  # nothing loaded, nothing subscribed
     for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
