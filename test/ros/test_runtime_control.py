@@ -180,3 +180,20 @@ def test_a_broken_config_is_refused_with_the_engine_error_while_the_old_one_keep
     assert {m.config_generation for m in person} == {1}
     assert [m.frame_index for m in person] == list(range(len(person)))
     assert node.get_parameter("config_file").value == str(config)
+
+
+def test_a_reload_that_adds_a_model_creates_its_topic_and_its_switches(
+        context, spin, bikes, tmp_path, person_pose_config) -> None:
+    node = make_node(context, write_person_config(tmp_path))
+    probe = Probe(context)
+    pose = probe.listen(ModelResult, f"{NODE}/pose/result")
+    spin(node, probe.node, threads=node.executor_threads + 3)
+    assert not node.has_parameter("models.pose.enabled")
+    result = set_parameter(probe.node, NODE, "config_file", str(person_pose_config))
+    assert result.successful, result.reason
+    assert node.get_parameter("models.pose.enabled").value is True
+    assert node.describe_parameter("models.pose.enabled").description.startswith("Run model 'pose'")
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    publisher.publish(image_message(bikes[5], "bgr8", "cam", 1))
+    assert wait_for(lambda: len(pose) == 1, timeout=20)
+    assert pose[0].status == OK and pose[0].config_generation == 2 and pose[0].detections[0].keypoints
