@@ -127,3 +127,22 @@ def test_a_disabled_model_is_skipped_with_its_reason_and_serial_dependents_see_n
         assert result.outcomes["count"].value == {"n": 0}
     finally:
         pipeline.close()
+
+
+def test_a_value_reused_from_before_the_switch_is_published_as_skipped_with_the_reason() -> None:
+    from types import MappingProxyType
+
+    from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
+    from ros_vision_pipe.engine.reload import ModelSwitches
+
+    switches = ModelSwitches()
+    outcomes = MappingProxyType({
+        "main": ModelOutcome("main", ResultStatus.OK, {"n": 1}, 7),
+        "scene": ModelOutcome("scene", ResultStatus.REUSED, {"label": "street"}, 4, age=3)})
+    result = FrameResult(7, "cam", 0.0, Mode.PARALLEL_ASYNC, outcomes)
+    assert switches.apply(result) == (result, {})
+    switches.set_enabled("scene", False, "scene is off")
+    published, reasons = switches.apply(result)
+    assert reasons == {"scene": "scene is off"}
+    assert published.outcomes["scene"].status is ResultStatus.SKIPPED and published.outcomes["scene"].value is None
+    assert published.outcomes["main"] is outcomes["main"]

@@ -199,3 +199,22 @@ def test_a_lua_draw_function_in_the_config_adds_its_own_overlay_to_the_debug_ima
     assert "debug_image.draw" in node.debug_image.overlay_error
     drawn = np.frombuffer(bytes(debug[1].data), np.uint8).reshape(272, 640, 3)
     assert (drawn[30, 10] == bikes[5][30, 10]).all() and (drawn[60:200, 329] == PALETTE[0]).all()
+
+
+def test_the_debug_image_is_published_at_most_at_debug_image_rate(context, spin, bikes, tmp_path) -> None:
+    node = PipelineNode(context=context, parameter_overrides=overrides(write_person_config(tmp_path),
+                                                                         debug_image_rate=1.0))
+    probe = Probe(context)
+    person = probe.listen(ModelResult, f"{NODE}/person/result")
+    debug = probe.listen(Image, f"{NODE}/debug_image")
+    spin(node, probe.node, threads=node.executor_threads + 2)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    assert wait_for(lambda: node.debug_image.publisher.get_subscription_count() == 1)
+    start = time.monotonic()
+    for index in range(8):
+        publisher.publish(image_message(bikes[5], "bgr8", "cam", index))
+        assert wait_for(lambda n=index: len(person) > n, timeout=20)
+    elapsed = time.monotonic() - start
+    assert wait_for(lambda: len(debug) >= 1)
+    assert 1 <= len(debug) == node.debug_image.drawn <= 1 + int(elapsed)  # 1 Hz: the first frame, then 1 per s
+    assert debug[0].header.stamp.sec == 0  # the first frame was drawn
