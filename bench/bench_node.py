@@ -20,7 +20,12 @@ Prints a Markdown table (docs/performance.md, section "ROS node overhead"):
   closed-loop with 2 frames in flight (and the bare relay fed the same way: transport alone).
 
     source tools/ros_env.sh
-    python bench/bench_node.py [--frames 100] [--rate 10] [--width 640 --height 480]
+    python bench/bench_node.py [--frames 100] [--rate 10] [--width 640 --height 480] [--debug-image]
+
+The node runs with its defaults, so ``<ns>/debug_image`` exists (``debug_image_rate`` 5 Hz) but
+nobody subscribes: nothing is drawn (the overhead above is the node's with the debug image
+unsubscribed). ``--debug-image`` subscribes to it as well, with ``debug_image_rate:=1000`` (every
+frame drawn), and prints how many debug images arrived: the cost of drawing when someone looks.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ CONFIG = REPO / "bench" / "configs" / "single_person.lua"
 IMAGE_TOPIC = "/bench/image"
 RELAY_TOPIC = "/bench/relay"
 FUSED_TOPIC = "/bench_node/fused"
+DEBUG_TOPIC = "/bench_node/debug_image"
 
 
 def relay_main() -> int:
@@ -117,8 +123,8 @@ def cpu_seconds(pid: int) -> float:
 class Bench:
     """Publishes frames to the relay and to the node, and listens to both outputs, in this process."""
 
-    def __init__(self) -> None:
-        """Create the driver node and spin it on a background thread."""
+    def __init__(self, debug_image: bool = False) -> None:
+        """Create the driver node (listening to the debug image too if asked) and spin it on a thread."""
         import rclpy
         from rclpy.context import Context
         from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -139,11 +145,17 @@ class Bench:
         self.node.create_subscription(Header, RELAY_TOPIC, lambda m: self._arrived(m, 0.0), qos)
         self.node.create_subscription(
             FusedResult, FUSED_TOPIC, lambda m: self._arrived(m.header, sum(r.latency_ms for r in m.results)), qos)
+        self.debug_images = 0
+        if debug_image:
+            self.node.create_subscription(Image, DEBUG_TOPIC, self._debug_image, qos)
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin)
         self.thread.start()
         self._image_type = Image
+
+    def _debug_image(self, message: Any) -> None:
+        self.debug_images += 1
 
     def _arrived(self, header: Any, engine_ms: float) -> None:
         now = time.time_ns()
@@ -232,6 +244,8 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--config", type=Path, default=CONFIG, help="single-model pipeline (default %(default)s)")
+    parser.add_argument("--debug-image", action="store_true",
+                        help="also subscribe to the node's debug image, drawn on every frame")
     parser.add_argument("--relay", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.relay:
@@ -250,10 +264,11 @@ def main() -> int:
         [sys.executable, __file__, "--relay"],
         [sys.executable, "-m", "ros_vision_pipe.ros.node", "--ros-args", "-r", "__node:=bench_node",
          "-p", f"config_file:={config}", "-p", f"image_topics:=[{IMAGE_TOPIC}/node]",
-         "-p", "qos.reliable:=true", "-p", "qos.depth:=100"],
+         "-p", "qos.reliable:=true", "-p", "qos.depth:=100",
+         *(["-p", "debug_image_rate:=1000.0"] if args.debug_image else [])],
     ]
     processes = [subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.DEVNULL) for c in commands]
-    bench = Bench()
+    bench = Bench(args.debug_image)
     blocks: list[tuple[float, float, float]] = []  # seconds of (engine, node, relay) per block
     block = 20
     try:
@@ -296,6 +311,8 @@ def main() -> int:
     print(f"| through the node (closed loop, 2 frames in flight) | {fps_node:.1f} fps |")
     print(f"| **node / engine throughput**, median of {len(blocks)} blocks (goal >= 0.95) | **{ratio:.3f}** |")
     print(f"| bare relay, same feed (transport alone) | {fps_relay:.1f} fps |")
+    debug = f"subscribed: {bench.debug_images} images received" if args.debug_image else "unsubscribed (nothing drawn)"
+    print(f"| debug image | {debug} |")
     return 0
 
 

@@ -9,6 +9,8 @@ Arguments (``ros2 launch ros_vision_pipe pipeline.launch.py --show-args``):
                  the package's config/fastdds_large_data.xml (16 MiB shared memory: camera-size
                  images on one machine, docs/ros.md); "" = Fast DDS's built-in defaults.
                  The CAMERA's process must load the profile too (export the same variable there).
+  lifecycle      "true": run the managed (lifecycle) node instead, unconfigured until
+                 ``ros2 lifecycle set <node> configure`` then ``activate`` (docs/ros.md "Lifecycle").
 
 Example::
 
@@ -18,8 +20,9 @@ Example::
 from typing import List  # noqa: UP035 (the list type launch documents for ParameterValue value_type)
 
 from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
@@ -56,22 +59,33 @@ def generate_launch_description() -> LaunchDescription:
             description="Fast DDS XML profile of the node (FASTDDS_DEFAULT_PROFILES_FILE); '' = Fast DDS defaults. "
                         "The camera's process needs it too for camera-size images (docs/ros.md).",
         ),
+        DeclareLaunchArgument(
+            "lifecycle",
+            default_value="false",
+            choices=["true", "false"],
+            description="Run the managed (lifecycle) node: configure/activate/deactivate/cleanup through "
+                        "ros2 lifecycle set (docs/ros.md).",
+        ),
     ]
-    node = Node(
-        package="ros_vision_pipe",
-        executable="pipeline_node",
-        name="vision_pipeline",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[
+    common = {
+        "package": "ros_vision_pipe",
+        "executable": "pipeline_node",
+        "name": "vision_pipeline",
+        "namespace": LaunchConfiguration("namespace"),
+        "parameters": [
             LaunchConfiguration("params_file"),
             {
                 "config_file": ParameterValue(LaunchConfiguration("config_file"), value_type=str),
-                "image_topics": ParameterValue(LaunchConfiguration("image_topics"), value_type=List[str]),  # noqa: UP006
+                "image_topics": ParameterValue(
+                    LaunchConfiguration("image_topics"), value_type=List[str]),  # noqa: UP006
             },
         ],
-        output="screen",
-        emulate_tty=True,
+        "output": "screen",
+        "emulate_tty": True,
         # Fast DDS reads the profile when the node's participant is created.
-        additional_env={"FASTDDS_DEFAULT_PROFILES_FILE": LaunchConfiguration("dds_profile")},
-    )
-    return LaunchDescription([*arguments, node])
+        "additional_env": {"FASTDDS_DEFAULT_PROFILES_FILE": LaunchConfiguration("dds_profile")},
+    }
+    plain = Node(**common, condition=UnlessCondition(LaunchConfiguration("lifecycle")))
+    managed = LifecycleNode(**common, arguments=["--lifecycle"],
+                            condition=IfCondition(LaunchConfiguration("lifecycle")))
+    return LaunchDescription([*arguments, plain, managed])

@@ -298,6 +298,7 @@ def model_result_fields(
         "computed_on_frame": int(outcome.computed_on),
         "age_frames": int(outcome.age),
         "latency_ms": float(outcome.latency_ms),
+        "skip_reason": "", "config_generation": 0, "config_hash": "",
     }
     try:
         fields.update(payload_fields(outcome.value, header))
@@ -317,6 +318,7 @@ def default_model_result_fields() -> dict[str, Any]:
     return {
         "header": header_fields(0.0), "frame_index": 0, "source": "", "model": "", "status": 0, "error": "",
         "computed_on_frame": 0, "age_frames": 0, "latency_ms": 0.0, **payload_fields(None),
+        "skip_reason": "", "config_generation": 0, "config_hash": "",
     }
 
 
@@ -359,6 +361,8 @@ def fused_result_fields(
         "results": [model_result_fields(o, header=header, frame_index=frame, source=source) for o in outcomes],
         "has_fused": bool(result.has_fused),
         "fused": fused,
+        "config_generation": 0,
+        "config_hash": "",
     }
 
 

@@ -33,7 +33,8 @@ from ros_vision_pipe.engine.remote.backend_spec import parse_backend
 from ros_vision_pipe.engine.session import resolve_providers
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOP_LEVEL_KEYS = {"mode", "models", "fusion", "aggregator", "max_pending_frames", "submit_overflow"}
+_TOP_LEVEL_KEYS = {"mode", "models", "fusion", "aggregator", "max_pending_frames", "submit_overflow",
+                   "debug_image"}  # debug_image: read by the node (ros/debug_image.py), not the engine
 _MODEL_KEYS = {
     "name", "path", "script", "providers", "intra_op_threads", "dynamic_shape",
     "frame_interval", "max_queue_size", "drop_on_overflow", "backend",
@@ -153,7 +154,7 @@ def load_config(path: Path | str) -> LoadedConfig:
     returned_table = is_table(raw)
     table = raw if returned_table else script.runtime.globals()
     functions = {key: table[key] for key in ("fusion", "aggregator")}
-    plain = {key: table[key] for key in _TOP_LEVEL_KEYS | {"models"} if table[key] is not None}
+    plain = {key: table[key] for key in _TOP_LEVEL_KEYS - {"debug_image"} | {"models"} if table[key] is not None}
     if returned_table:
         unknown = sorted(str(k) for k in table.keys() if k not in _TOP_LEVEL_KEYS)
         if unknown:

@@ -311,6 +311,29 @@ class Pipeline:
         """
         return self._frame_pipeline().wait_result(timeout)
 
+    def adopt_frame_counters(self, other: Pipeline) -> None:
+        """Continue ``other``'s frame indices: each source's next frame gets the index ``other`` would give.
+
+        Used when this pipeline replaces ``other`` (a reload, engine/reload.py), so that the frame
+        indices of every source stay continuous across the swap.
+        """
+        with other._lock:
+            counters = dict(other._counters)
+        with self._lock:
+            for source, upcoming in counters.items():
+                self._counters[source] = max(upcoming, self._counters.get(source, 0))
+
+    def set_frame_interval(self, model: str, interval: int) -> None:
+        """parallel_async: run ``model`` on frames whose index is a multiple of ``interval`` from now on.
+
+        Raises:
+            ValueError: Not a parallel_async pipeline, unknown model, the main model, or ``interval`` < 1.
+        """
+        if self.spec.mode is not Mode.PARALLEL_ASYNC:
+            raise ValueError(f"frame_interval of model {model!r} applies to parallel_async only "
+                             f"(this pipeline is {self.spec.mode.value})")
+        self._runner.set_frame_interval(model, interval)  # type: ignore[attr-defined]
+
     def stats(self) -> PipelineStats:
         """A frozen snapshot of the per-model and per-frame counters (for ``/diagnostics``)."""
         return self._stats.snapshot()

@@ -1,7 +1,9 @@
 """The node's parameters: declared in one place, read once into a frozen, validated ``NodeConfig``.
 
-Every parameter is read-only: the pipeline and its topics are built once at start-up.
-Change them with ``--ros-args -p name:=value`` or a params YAML (``config/pipeline.yaml``).
+Every parameter here is read-only except ``config_file`` (setting it reloads the pipeline,
+ros/reload.py); the per-model switches ``models.<name>.*`` are declared once the configuration is
+loaded (ros/runtime_params.py). Set them with ``--ros-args -p name:=value`` or a params YAML
+(``config/pipeline.yaml``).
 How many frames may wait for the models, and what happens beyond that, is the pipeline
 configuration's ``max_pending_frames`` and ``submit_overflow`` (docs/ros.md).
 """
@@ -43,6 +45,8 @@ class NodeConfig:
         image_formats: What each input's images become (``ImageFormat``), one per ``image_topics`` entry.
         vision_msgs: Also publish each model's detections as ``vision_msgs/Detection2DArray``.
         silent_input_s: Seconds a matched input may stay without a frame before the node warns.
+        watch_config: Reload when a file of the configuration's folder changes on disk.
+        debug_image_rate: Most ``<ns>/debug_image`` messages per second (0 = no debug image).
     """
 
     config_file: Path
@@ -55,6 +59,8 @@ class NodeConfig:
     image_formats: tuple[ImageFormat, ...] = ()
     vision_msgs: bool = False
     silent_input_s: float = 3.0
+    watch_config: bool = False
+    debug_image_rate: float = 5.0
 
     def image_format(self, topic: str) -> ImageFormat:
         """What ``topic``'s images become (``ImageFormat.EIGHT_BIT`` unless configured)."""
@@ -81,8 +87,10 @@ class NodeConfig:
 
 
 def _descriptor(description: str, *, integers: tuple[int, int] | None = None,
-                floats: tuple[float, float] | None = None, constraints: str = "") -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description, read_only=True, additional_constraints=constraints)
+                floats: tuple[float, float] | None = None, constraints: str = "",
+                read_only: bool = True) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=description, read_only=read_only,
+                                     additional_constraints=constraints)
     if integers is not None:
         descriptor.integer_range = [IntegerRange(from_value=integers[0], to_value=integers[1], step=1)]
     if floats is not None:
@@ -94,7 +102,9 @@ def _descriptor(description: str, *, integers: tuple[int, int] | None = None,
 PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "config_file": (DEFAULT_CONFIG, _descriptor(
         "Pipeline configuration (Lua). A relative path is relative to the package "
-        "(its share directory once installed, the source tree in development).")),
+        "(its share directory once installed, the source tree in development). Setting it at run time "
+        "reloads the pipeline beside the running one and swaps it in (refused with the engine's error "
+        "if it does not load; docs/ros.md \"Reload\").", read_only=False)),
     "image_topics": (["/camera/image_raw"], _descriptor(
         "Input image topics; all share one set of model sessions, each has its own frame counter.",
         constraints="non-empty, distinct; a name ending in /compressed subscribes sensor_msgs/CompressedImage")),
@@ -118,6 +128,12 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "qos.silent_input_warning": (3.0, _descriptor(
         "Seconds an input may have a matched publisher but no frame before the node warns (once per input).",
         floats=(0.5, 600.0))),
+    "watch_config": (False, _descriptor(
+        "Reload the pipeline when a file of the configuration's folder (config, scripts, models) changes "
+        "on disk (watchdog file-system events).")),
+    "debug_image_rate": (5.0, _descriptor(
+        "Most annotated <ns>/debug_image messages per second, drawn only while someone subscribes; "
+        "0 = no debug image topic.", floats=(0.0, 120.0))),
 }
 
 
@@ -166,6 +182,8 @@ def _validate(values: dict[str, Any]) -> NodeConfig:
         image_formats=formats,
         vision_msgs=bool(values["vision_msgs.detections"]),
         silent_input_s=float(values["qos.silent_input_warning"]),
+        watch_config=bool(values["watch_config"]),
+        debug_image_rate=float(values["debug_image_rate"]),
     )
 
 

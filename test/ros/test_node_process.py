@@ -173,3 +173,31 @@ def test_a_vga_best_effort_camera_is_reported_without_the_profile_and_received_w
         assert "FASTDDS_DEFAULT_PROFILES_FILE" in warning and "qos.reliable:=true" in warning
         assert ("message size 921,600 B (over the 512 KiB shared-memory segment)" in warning
                 or "message size unknown (no frame arrived yet)" in warning)
+
+
+def test_pipeline_node_with_lifecycle_flag_waits_unconfigured_until_change_state_then_serves(
+        context, spin, bikes, person_config, processes) -> None:
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+    from ros_vision_pipe.msg import ModelResult
+    from runtime_support import call
+
+    node = start([*NODE, "--lifecycle", "--ros-args", "-p", f"config_file:={person_config}",
+                  "-p", "image_topics:=[/cam]", "-p", "qos.reliable:=true"])
+    processes.append(node)
+    probe = Probe(context)
+    person = probe.listen(ModelResult, "/vision_pipeline/person/result")
+    spin(probe.node, threads=2)
+    state = call(probe.node, GetState, "/vision_pipeline/get_state", GetState.Request(), timeout=60, resend_every=3)
+    assert state.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+    assert probe.node.count_subscribers("/cam") == 0  # nothing loaded, nothing subscribed
+    for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+        request = ChangeState.Request(transition=Transition(id=transition))
+        assert call(probe.node, ChangeState, "/vision_pipeline/change_state", request, timeout=60).success
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    publisher.publish(image_message(bikes[5], "bgr8", "cam_105", 105))
+    assert wait_for(lambda: len(person) == 1, timeout=30)
+    assert person[0].detections and person[0].config_generation == 1
+    node.send_signal(signal.SIGINT)
+    _, err = node.communicate(timeout=20)
+    assert node.returncode == 0 and "Traceback" not in err, err

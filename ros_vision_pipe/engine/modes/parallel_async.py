@@ -312,6 +312,20 @@ class ParallelAsyncMode:
             raise
         return slot.future
 
+    def set_frame_interval(self, model: str, interval: int) -> None:
+        """Schedule ``model`` on frames whose index is a multiple of ``interval`` from the next frame on.
+
+        Raises:
+            ValueError: Unknown model, the main model (always 1), or ``interval`` < 1.
+        """
+        if model not in self._intervals:
+            raise ValueError(f"no model {model!r} in this pipeline ({', '.join(self._names)})")
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"frame_interval of model {model!r} must be an integer >= 1, got {interval!r}")
+        if model == self._names[0] and interval != 1:
+            raise ValueError(f"model {model!r} is the main model of parallel_async: its frame_interval stays 1")
+        self._intervals = {**self._intervals, model: interval}  # one atomic swap: start() reads it unlocked
+
     def process(self, ctx: FrameContext) -> FrameResult:
         """Dispatch ``ctx`` and wait for its combined result (the main model's completion)."""
         return self.start(ctx).result()

@@ -1,0 +1,454 @@
+"""What the plain and the managed (lifecycle) pipeline node share, in their lifecycle's steps.
+
+``PipelineNodeCore`` is mixed into ``rclpy.node.Node`` (``node.PipelineNode``: every step at
+construction) or ``rclpy.lifecycle.LifecycleNode`` (``lifecycle_node.LifecyclePipelineNode``):
+
+==============  ===========================================================================
+step            does
+==============  ===========================================================================
+``_configure``  parameters, the pipeline (sessions, scripts), publishers, ``~/reload``,
+                the per-model parameters, the result thread, the config watcher
+``_activate``   image subscriptions, the /diagnostics and input-watch timers
+``_deactivate`` destroy the subscriptions and timers, wait until every frame taken is published
+``close``       stop the watcher, the task lanes, every pipeline generation, the result thread
+==============  ===========================================================================
+
+Callback groups and threads are described in node.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, NamedTuple
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from ros_vision_pipe.engine.errors import InputError, PipelineClosedError
+from ros_vision_pipe.engine.model import SessionFactory
+from ros_vision_pipe.engine.records import FrameResult
+from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
+from ros_vision_pipe.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
+from ros_vision_pipe.msg import FusedResult, ModelResult
+from ros_vision_pipe.result_mapping import RCLPY_FACTORY, STATUS_CODES, frame_messages
+from ros_vision_pipe.ros.debug_image import DebugImage
+from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
+from ros_vision_pipe.ros.params import NodeConfig, declare_parameters, resolve_config_file
+from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
+from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
+from ros_vision_pipe.ros.runtime_params import ModelParameters
+from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
+from ros_vision_pipe.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
+
+#: Seconds between two warnings about bad input on one topic.
+WARN_PERIOD_S = 5.0
+#: Seconds ``close`` waits for the frame in progress.
+JOIN_TIMEOUT_S = 10.0
+#: Seconds ``_deactivate`` waits for the frames taken to be published.
+DRAIN_TIMEOUT_S = 10.0
+_RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+_DIAGNOSTICS_QOS = QoSProfile(depth=10)
+_DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+#: Seconds between two looks at the inputs' matched publishers (silent-input warning).
+WATCH_PERIOD_S = 0.5
+STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
+
+
+class FrameStamp(NamedTuple):
+    """What travels with a frame through the pipeline (``stamp``): the header, and the image for drawing."""
+
+    header: Header
+    image: Any
+    encoding: str
+
+
+def _seconds(header: Header) -> float:
+    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+def _detection2d_array(message: ModelResult) -> Any:
+    """A ``vision_msgs/Detection2DArray`` of one ``ModelResult`` (vision_msgs_mapping.py)."""
+    fields = detection2d_array_fields({"header": message.header, "detections": [
+        {"x_min": d.x_min, "y_min": d.y_min, "x_max": d.x_max, "y_max": d.y_max, "score": d.score,
+         "class_id": d.class_id, "label": d.label} for d in message.detections]})
+    return fill_vision(RCLPY_FACTORY, DETECTION2D_ARRAY, fields)
+
+
+class PipelineNodeCore:
+    """The pipeline node's behaviour, mixed into a ``Node`` or a ``LifecycleNode`` (see the module docstring)."""
+
+    _session_factory: SessionFactory
+
+    def _init_core(self, node_name: str, session_factory: SessionFactory) -> None:
+        self._node_name = node_name
+        self._session_factory = session_factory
+        self._closing = False
+        self._active = False
+        self._lock = threading.Lock()
+        self._last_warning: dict[str, float] = {}
+        self._result_thread: threading.Thread | None = None
+        self._last_frame: tuple[Any, str] | None = None
+        self._timers: list[Any] = []
+        self.image_subscriptions: dict[str, Any] = {}
+        self.watcher: ConfigWatcher | None = None
+        self.pipeline: SwappablePipeline | None = None
+
+    def _publisher(self, message_type: Any, topic: str, qos: QoSProfile) -> Any:
+        return self.create_publisher(  # type: ignore[attr-defined]
+            message_type, topic, qos, event_callbacks=self.qos_events.publisher(topic, qos))
+
+    # -- configure ------------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        """Parameters, the pipeline, publishers, ``~/reload``, per-model parameters, the result thread."""
+        self._closing = False
+        if self.has_parameter("config_file"):  # type: ignore[attr-defined]  # lifecycle: configured again
+            self.config: NodeConfig = self._reread_config()
+        else:
+            self.config = declare_parameters(self)  # type: ignore[arg-type]
+        self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one lane per model, on demand
+        self.builder = PipelineBuilder(self._session_factory, self.task_runner)
+        try:
+            first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run lanes
+        except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)
+            raise (error.__cause__ or error) from None
+        self.pipeline = SwappablePipeline(first)
+        self.model_names = tuple(first.pipeline.models)
+        self.spec = first.pipeline.spec
+        self.diagnostics = DiagnosticsCollector(
+            self.get_fully_qualified_name(), self.config.config_file.name,  # type: ignore[attr-defined]
+            self.model_names, self.config.image_topics)
+        self.qos_events = QosEventReporter(self)  # one warning per incompatible peer, topic and policy
+        self.model_publishers: dict[str, Any] = {}
+        self.detection_publishers: dict[str, Any] = {}
+        self.fused_publisher = (
+            self._publisher(FusedResult, self.config.output_topic("fused"), _RESULT_QOS)
+            if self.config.publish_fused else None
+        )
+        self._model_outputs(self.model_names)
+        self.diagnostics_publisher = self._publisher(DiagnosticArray, "/diagnostics", _DIAGNOSTICS_QOS)
+        self.debug_image = (DebugImage(self, self.config.output_topic("debug_image"),  # type: ignore[arg-type]
+                                       self.config.debug_image_rate, _DEBUG_QOS, self._debug_publisher_factory())
+                            if self.config.debug_image_rate > 0 else None)
+        if self.debug_image is not None:
+            self.debug_image.configure(first.pipeline.config)
+        self.model_parameters = ModelParameters(
+            self, self.builder.switches, lambda: self.pipeline.current.pipeline if self.pipeline else None)
+        self.model_parameters.declare(first.pipeline.spec)
+        self.model_parameters.apply_all(first.pipeline)
+        if not getattr(self, "_parameter_callback_added", False):
+            self.add_on_set_parameters_callback(self._on_set_parameters)  # type: ignore[attr-defined]
+            self._parameter_callback_added = True
+        self.reloader = Reloader(self.builder, self.pipeline, lambda: self._last_frame, self._prepare_generation,
+                                 self._log_reload)
+        # reload group: one reload at a time, in parallel with intake and the models' lanes it needs.
+        self.reload_group = MutuallyExclusiveCallbackGroup()
+        self.reload_service = self.create_service(  # type: ignore[attr-defined]
+            Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
+        if self.config.watch_config:
+            self.watcher = ConfigWatcher(self.config.config_file.parent, self._on_config_changed)
+        self._result_thread = threading.Thread(target=self._result_loop, name=f"{self._node_name}-results")
+        self._result_thread.start()
+
+    def _reread_config(self) -> NodeConfig:
+        from ros_vision_pipe.ros.params import PARAMETERS, _validate
+
+        return _validate({name: self.get_parameter(name).value for name in PARAMETERS})  # type: ignore[attr-defined]
+
+    def _debug_publisher_factory(self) -> Any:
+        return None  # plain node: create_publisher
+
+    def _model_outputs(self, names: tuple[str, ...]) -> None:
+        """Publishers of models not seen before (a reload may add models)."""
+        vision = self._vision_msgs_class() if self.config.vision_msgs else None
+        for name in names:
+            if name not in self.model_publishers:
+                self.model_publishers[name] = self._publisher(
+                    ModelResult, self.config.output_topic(name, "result"), _RESULT_QOS)
+                if vision is not None:
+                    self.detection_publishers[name] = self._publisher(
+                        vision, self.config.output_topic(name, "detections"), _RESULT_QOS)
+
+    def _vision_msgs_class(self) -> Any:
+        from ros_vision_pipe.ros.params import NodeConfigError
+
+        try:
+            from vision_msgs.msg import Detection2DArray
+        except ImportError as error:
+            raise NodeConfigError(
+                "parameter 'vision_msgs.detections' is true but the vision_msgs package cannot be imported "
+                f"({error}); install it (apt install ros-$ROS_DISTRO-vision-msgs, or rosdep install "
+                "--from-paths <this package>) or set vision_msgs.detections:=false") from error
+        return Detection2DArray
+
+    @property
+    def executor_threads(self) -> int:
+        """Threads the executor needs: one per model, intake, diagnostics, parameters, reload."""
+        return len(self.model_names) + 4
+
+    # -- activate / deactivate ------------------------------------------------------------
+
+    def _activate(self) -> None:
+        """Subscribe to the inputs; start the /diagnostics and input-watch timers (steady clock)."""
+        # intake group: decode + enqueue only (never waits for a model); one image at a time.
+        self.intake_group = MutuallyExclusiveCallbackGroup()
+        self.input_qos = qos = self.config.input_qos()
+        self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
+        for topic in self.config.image_topics:
+            compressed = self.config.is_compressed(topic)
+            self.image_subscriptions[topic] = self.create_subscription(  # type: ignore[attr-defined]
+                CompressedImage if compressed else Image, topic,
+                (lambda m, t=topic: self._on_compressed(m, t)) if compressed
+                else (lambda m, t=topic: self._on_image(m, t)),
+                qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
+                    topic, qos, message_lost=lambda info, t=topic: self.silent_inputs.lost(t, info.total_count)))
+        # diagnostics group: reads counters and the graph only; in parallel with everything. A steady
+        # clock: with use_sim_time (bag playback) a ROS-time timer would stop whenever /clock does.
+        self.diagnostics_group = MutuallyExclusiveCallbackGroup()
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._timers = [
+            self.create_timer(self.config.diagnostics_period, self._publish_diagnostics,  # type: ignore[attr-defined]
+                              callback_group=self.diagnostics_group, clock=steady),
+            self.create_timer(WATCH_PERIOD_S, self._watch_inputs,  # type: ignore[attr-defined]
+                              callback_group=self.diagnostics_group, clock=steady),
+        ]
+        self._active = True
+
+    def _deactivate(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
+        """Stop intake (subscriptions and timers destroyed), then wait for the frames taken to be published."""
+        self._active = False
+        for subscription in self.image_subscriptions.values():
+            self.destroy_subscription(subscription)  # type: ignore[attr-defined]
+        self.image_subscriptions = {}
+        for timer in self._timers:
+            self.destroy_timer(timer)  # type: ignore[attr-defined]
+        self._timers = []
+        deadline = time.monotonic() + timeout
+        quiet = 0  # consecutive looks with nothing pending and every collected result published
+        while self.pipeline is not None and time.monotonic() < deadline:
+            idle = (all(p.stats().pending == 0 for p in self.pipeline.pipelines())
+                    and self._results_collected == self._results_handled)
+            quiet = quiet + 1 if idle else 0
+            if quiet >= 3:  # also covers a result popped but not yet counted (a few microseconds)
+                return True
+            time.sleep(0.01)
+        return False
+
+    _results_collected = 0
+    _results_handled = 0
+
+    # -- intake (intake group) -----------------------------------------------------------
+
+    def _on_image(self, msg: Image, topic: str) -> None:
+        self.silent_inputs.frame(topic, len(msg.data))
+        image_format = self.config.image_format(topic)
+        self._intake(topic, msg.header, lambda: decode_raw(
+            msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, image_format))
+
+    def _on_compressed(self, msg: CompressedImage, topic: str) -> None:
+        self.silent_inputs.frame(topic, len(msg.data))
+        self._intake(topic, msg.header, lambda: decode_compressed(msg.format, msg.data))
+
+    def _intake(self, topic: str, header: Header, decode: Any) -> None:
+        if self._closing or not self._active or self.pipeline is None:
+            return
+        self.diagnostics.received(topic)
+        try:
+            decoded: DecodedImage = decode()
+        except ImageDecodeError as error:
+            self._reject(topic, error)
+            return
+        self._last_frame = (decoded.image, decoded.encoding)  # the warm-up frame of the next reload
+        try:  # never waits: a full pipeline refuses the frame (or drops its oldest, per the config)
+            accepted = self.pipeline.submit(decoded.image, source=topic, encoding=decoded.encoding,
+                                            timestamp=_seconds(header),
+                                            stamp=FrameStamp(header, decoded.image, decoded.encoding), timeout=0.0)
+        except InputError as error:
+            self._reject(topic, error)
+            return
+        except PipelineClosedError:
+            return
+        if not accepted:
+            self.diagnostics.refused(topic)
+
+    def _reject(self, topic: str, error: Exception) -> None:
+        total = self.diagnostics.rejected(topic)
+        now = time.monotonic()
+        if now - self._last_warning.get(topic, -WARN_PERIOD_S) >= WARN_PERIOD_S:
+            self._last_warning[topic] = now
+            self.get_logger().warning(  # type: ignore[attr-defined]
+                f"frame rejected on {topic!r}: {error} ({total} rejected so far)")
+
+    # -- the result thread ---------------------------------------------------------------
+
+    def _result_loop(self) -> None:
+        """Collect results in submission order (across generations) and publish them until ``close``."""
+        pipeline = self.pipeline
+        assert pipeline is not None
+        while not self._closing:
+            try:
+                collected = pipeline.wait_result(timeout=None)
+            except PipelineClosedError:
+                return
+            if collected is None or self._closing:
+                continue
+            self._results_collected += 1
+            generation, result = collected
+            try:
+                if result.dropped:  # dropped before its main model ran: nothing to publish, counted
+                    continue
+                if result.error:
+                    self.get_logger().error(  # type: ignore[attr-defined]
+                        f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
+                        throttle_duration_sec=WARN_PERIOD_S)
+                self.publish_result(result, generation)
+            except Exception as error:  # publishing must not end the stream; the context may be gone
+                if self._closing:
+                    return
+                self.get_logger().error(  # type: ignore[attr-defined]
+                    f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
+                    throttle_duration_sec=WARN_PERIOD_S)
+            finally:
+                self._results_handled += 1
+
+    def publish_result(self, result: FrameResult, generation: Generation) -> None:
+        """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image."""
+        stamp = result.stamp
+        header = stamp.header if isinstance(stamp, FrameStamp) else stamp
+        result, reasons = self.builder.switches.apply(result)
+        names = tuple(generation.pipeline.models)
+        messages = frame_messages(result, RCLPY_FACTORY, header=header, models=names)
+        number, digest = generation.number, generation.config_hash
+        for name, message in messages.models.items():
+            message.config_generation = number
+            message.config_hash = digest
+            if name in reasons:
+                message.skip_reason = reasons[name]
+            self.model_publishers[name].publish(message)
+        if self.fused_publisher is not None:
+            messages.fused.config_generation = number
+            messages.fused.config_hash = digest
+            self.fused_publisher.publish(messages.fused)
+        for name in names:
+            publisher = self.detection_publishers.get(name)
+            if publisher is not None:
+                publisher.publish(_detection2d_array(messages.models[name]))
+        for name, message in messages.models.items():
+            self.diagnostics.record(name, STATUS_BY_CODE[message.status], message.latency_ms)
+        debug = self.debug_image
+        if debug is not None and isinstance(stamp, FrameStamp) and debug.due():
+            debug.publish(stamp.image, stamp.encoding, header, messages.models.values(), result)
+            if debug.overlay_error is not None:
+                self.get_logger().error(f"debug_image.draw failed: {debug.overlay_error}",  # type: ignore[attr-defined]
+                                        throttle_duration_sec=WARN_PERIOD_S)
+
+    # -- reload ---------------------------------------------------------------------------
+
+    def _prepare_generation(self, generation: Generation) -> None:
+        """Publishers, lanes and parameters of the new generation's models; the current switch values."""
+        names = tuple(generation.pipeline.models)
+        self._model_outputs(names)
+        self.model_parameters.declare(generation.pipeline.spec)
+        self.model_parameters.apply_all(generation.pipeline)
+        if self.debug_image is not None:
+            self.debug_image.configure(generation.pipeline.config)
+        self.model_names = tuple(dict.fromkeys((*self.model_names, *names)))
+
+    def _log_reload(self, success: bool, message: str) -> None:
+        logger = self.get_logger()  # type: ignore[attr-defined]
+        (logger.info if success else logger.error)(message)
+
+    def _on_reload(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """``~/reload``: reload ``config_file`` (the file may have been edited in place)."""
+        outcome = self.reloader.reload(self.config.config_file)
+        response.success = outcome.success
+        response.message = outcome.message
+        return response
+
+    def _on_config_changed(self) -> None:
+        if not self._closing:
+            self.reloader.reload(self.config.config_file)
+
+    def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
+        """Validate (and apply) ``config_file`` and ``models.<name>.*``; refusals name the model / file."""
+        model_parameters = getattr(self, "model_parameters", None)
+        for parameter in parameters:
+            reason = model_parameters.check(parameter) if model_parameters is not None else None
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        for parameter in parameters:
+            if parameter.name == "config_file" and getattr(self, "reloader", None) is not None:
+                if parameter.type_ is not Parameter.Type.STRING or not str(parameter.value).strip():
+                    return SetParametersResult(successful=False, reason="config_file must be a non-empty path")
+                path = resolve_config_file(str(parameter.value))
+                outcome = self.reloader.reload(path)
+                if not outcome.success:
+                    return SetParametersResult(successful=False, reason=outcome.message)
+                self.config = _replace_config(self.config, path)
+        if model_parameters is not None:
+            for parameter in parameters:
+                model_parameters.apply(parameter)
+        return SetParametersResult(successful=True)
+
+    # -- diagnostics (diagnostics group) -------------------------------------------------
+
+    def _watch_inputs(self) -> None:
+        """Warn once per input when it has a matched publisher but no (or mostly lost) frames (docs/ros.md)."""
+        if self._closing:
+            return
+        for topic, subscription in self.image_subscriptions.items():
+            publishers = subscription.get_publisher_count()
+            silent = self.silent_inputs.check(topic, publishers)
+            self.diagnostics.matched(topic, publishers, self.silent_inputs.silent_for(topic, publishers),
+                                     self.silent_inputs.counts(topic)[1])
+            if silent is not None:
+                self.get_logger().warning(self.silent_inputs.message(self, topic, self.input_qos, silent))
+
+    def _publish_diagnostics(self) -> None:
+        if self._closing or self.pipeline is None:
+            return
+        self.diagnostics.engine(self.pipeline.stats())
+        stamp = self.get_clock().now().to_msg()
+        self.diagnostics_publisher.publish(self.diagnostics.build(stamp, self.task_runner.pending))
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop taking frames, close the pipeline (frames in flight are abandoned), join the result thread.
+
+        Idempotent. Call it before the executor stops, so that a model task already running can end.
+        """
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
+        runner = getattr(self, "task_runner", None)
+        if runner is not None:
+            runner.close()  # queued model tasks are cancelled
+        if self.pipeline is not None:
+            self.pipeline.close()  # wakes the result thread (PipelineClosedError)
+        if self._result_thread is not None:
+            self._result_thread.join(timeout=JOIN_TIMEOUT_S)
+            if self._result_thread.is_alive():
+                self.get_logger().warning(  # type: ignore[attr-defined]
+                    f"result thread still busy after {JOIN_TIMEOUT_S} s")
+
+
+def _replace_config(config: NodeConfig, path: Any) -> NodeConfig:
+    from dataclasses import replace
+
+    return replace(config, config_file=path)
+
+
+__all__ = ["FrameStamp", "PipelineNodeCore", "ReloadError"]
