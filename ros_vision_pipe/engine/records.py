@@ -9,6 +9,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, ScriptLimits
+
 
 class Mode(enum.Enum):
     """Execution mode of a pipeline (spec 3.2-3.5)."""
@@ -50,6 +52,7 @@ class ModelSpec:
         frame_interval: parallel_async: run on frames whose index is a multiple of this.
         max_queue_size: parallel_async: bound of the worker's queue.
         overflow: parallel_async: what a full worker queue does.
+        script_limits: Time limit of each call into the model's script, memory limit of its runtime.
     """
 
     name: str
@@ -61,6 +64,7 @@ class ModelSpec:
     frame_interval: int = 1
     max_queue_size: int = 2
     overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST
+    script_limits: ScriptLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class PipelineSpec:
         has_aggregator: Whether the configuration defines ``aggregator(results)``.
         max_pending_frames: Frame-level pipeline: frames submitted but not yet collected.
         submit_overflow: Frame-level pipeline: what ``submit`` does when that bound is reached.
+        script_limits: Limits of the configuration's own runtime (``fusion``/``aggregator``),
+            and the default of every model's.
     """
 
     config_file: Path
@@ -84,6 +90,7 @@ class PipelineSpec:
     has_aggregator: bool = False
     max_pending_frames: int = 8
     submit_overflow: OverflowPolicy = OverflowPolicy.REJECT
+    script_limits: ScriptLimits = DEFAULT_LIMITS
 
     def model(self, name: str) -> ModelSpec:
         """Return the spec of the model called ``name``."""
