@@ -96,7 +96,15 @@ string.dump = nil
 
 -- Script-reachable functions that could defeat the limits ------------------------------
 pcall = function(...) return recheck(raw_pcall(...)) end
-xpcall = function(...) return recheck(raw_xpcall(...)) end
+-- A message handler runs before the error unwinds: for the hook's own error that is with
+-- hooks still off, so the script's handler is skipped once the time is up.
+xpcall = function(f, handler, ...)
+  local function guarded_handler(e)
+    if expired then return e end
+    return handler(e)
+  end
+  return recheck(raw_xpcall(f, guarded_handler, ...))
+end
 
 coroutine.create = function(f) return hooked(cocreate(f)) end
 coroutine.resume = function(...) return recheck(coresume(...)) end
@@ -115,7 +123,9 @@ setmetatable = function(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("setmetatable: __gc metamethods are not allowed in scripts", 2)
   end
-  return raw_setmetatable(t, mt)
+  local ok, result = raw_pcall(raw_setmetatable, t, mt)
+  if not ok then error(result, 2) end
+  return result
 end
 
 local GC_OPTIONS = { collect = true, count = true, step = true, isrunning = true }
@@ -190,12 +200,28 @@ string_meta.__metatable = false
 local handle_meta = getmetatable(sample_handle)
 if type(handle_meta) == "table" then handle_meta.__metatable = false end
 
+-- The global table: lupa looks up the global "debug" on every call from Python, outside
+-- any time limit, so that name stays unset and the table's metatable stays the engine's.
+local globals = _G
+local RESERVED = { debug = true }
+local function reserved(key)
+  error("the global name " .. describe(key) .. " is reserved by the engine", 3)
+end
+raw_setmetatable(globals, {
+  __newindex = function(t, key, value)
+    if RESERVED[key] then reserved(key) end
+    raw_rawset(t, key, value)
+  end,
+  __metatable = false,
+})
+
 -- Read-only views -----------------------------------------------------------------------
 local readonly_names = raw_setmetatable({}, { __mode = "k" })
 
 rawset = function(t, key, value)
   local what = readonly_names[t]
   if what then error(what .. " is read-only (tried to set " .. describe(key) .. ")", 2) end
+  if t == globals and RESERVED[key] then reserved(key) end
   return raw_rawset(t, key, value)
 end
 
