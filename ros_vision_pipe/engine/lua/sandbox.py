@@ -111,6 +111,7 @@ class LuaScript:
         self._keyboard_interrupt = False
         self._memory_note: str | None = None
         self._held_bytes = 0
+        self._held: dict[weakref.ref[Tensor], int] = {}
         self._limit_active = False
         # max_memory=0: lupa's counting allocator, unlimited until a call sets the limit.
         self.runtime = lua.LuaRuntime(
@@ -181,11 +182,11 @@ class LuaScript:
                 )
                 raise MemoryError(self._memory_note)
         self._held_bytes += size
-        weakref.finalize(tensor, self._release, size)
+        self._held[weakref.ref(tensor, self._release)] = size
         return tensor
 
-    def _release(self, size: int) -> None:
-        self._held_bytes -= size
+    def _release(self, ref: weakref.ref[Tensor]) -> None:
+        self._held_bytes -= self._held.pop(ref, 0)
 
     @property
     def held_bytes(self) -> int:

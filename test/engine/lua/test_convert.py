@@ -45,9 +45,10 @@ def test_a_tensor_handle_becomes_its_array(lua: Any) -> None:
     ("return { a = { b = {[1] = 1, [3] = 3} } }", r"a list with holes .*index 2 missing.*\(at value\.a\.b\)"),
     ("return {[0] = 'zero', [1] = 'one'}", r"a list with holes"),
     ("return { [true] = 1 }", r"a table key that is bool"),
-    ("return { f = function() end }", r"a Lua function cannot leave Lua: only numbers, strings, booleans, tables and tensors can "
-                                       r"\(at value\.f\)"),
-    ("return { {}, { coroutine.create(print) } }", r"a Lua (thread|function) cannot leave Lua: .* \(at value\[2\]\[1\]\)"),
+    ("return { f = function() end }",
+     r"a Lua function cannot leave Lua: only numbers, strings, booleans, tables and tensors can \(at value\.f\)"),
+    ("return { {}, { coroutine.create(print) } }",
+     r"a Lua (thread|function) cannot leave Lua: .* \(at value\[2\]\[1\]\)"),
     ("local t = {} for i = 1, 25 do t = {t, t} end return t", r"more than 1000000 values"),
     ("local t = {} t[1] = t return t", r"nested deeper than 64 levels"),
 ])

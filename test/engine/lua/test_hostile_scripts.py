@@ -133,7 +133,8 @@ CORPUS = [
             "type = 'ssd' setmetatable = nil xpcall = nil error = nil tostring = nil\n"
             f"function preprocess(ctx) {_FEED} end\n"
             "function postprocess(o, ctx) local t = nil return t.x end",
-            "ScriptError", r"^m\.lua:3 in postprocess: attempt to index a nil value \(local 't'\) \(model 'm', frame 0\)"),
+            "ScriptError",
+            r"^m\.lua:3 in postprocess: attempt to index a nil value \(local 't'\) \(model 'm', frame 0\)"),
     # results
     Hostile("shared_subtables", "post", "local t = {} for i = 1, 40 do t = {t, t} end return t",
             "ScriptResultError", r"more than 1000000 values"),
