@@ -10,11 +10,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from ros_vision_pipe.cli_output import RunSummary, all_failed_message, frame_lines, json_record
 from ros_vision_pipe.engine.errors import EngineError
@@ -23,6 +26,10 @@ from ros_vision_pipe.extras import missing_dependency_message
 from ros_vision_pipe.frames import FrameSourceError, iter_frames
 from ros_vision_pipe.replay.progress import make_progress
 from ros_vision_pipe.result_mapping import to_json
+
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 def positive_int(text: str) -> int:
@@ -91,17 +98,46 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ros-vision-pipe`` and ``python -m ros_vision_pipe``."""
     args = build_parser().parse_args(argv)
+    with _ctrl_c_recorded() as interrupted:
+        try:
+            return run_command(args, sys.stdout)
+        except (EngineError, FrameSourceError) as error:
+            if interrupted.is_set():  # Ctrl-C reached a script as an error: still an interruption
+                return _interrupted()
+            print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:  # Ctrl-C: the pipeline closed on the way out (scripts interrupted)
+            return _interrupted()
+        except ModuleNotFoundError as error:
+            message = missing_dependency_message(error)
+            if message is None:
+                raise
+            print(message, file=sys.stderr)
+            return 2
+
+
+def _interrupted() -> int:
+    print("interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _ctrl_c_recorded() -> Iterator[threading.Event]:
+    """Within the block, SIGINT sets the event yielded, then raises KeyboardInterrupt as usual."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.set()
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return run_command(args, sys.stdout)
-    except (EngineError, FrameSourceError) as error:
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as error:
-        message = missing_dependency_message(error)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

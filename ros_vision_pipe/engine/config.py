@@ -25,20 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from ros_vision_pipe.engine.errors import ConfigError, ScriptError
-from ros_vision_pipe.engine.lua.convert import from_lua, is_table, lua_kind
+from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, is_table, lua_kind
 from ros_vision_pipe.engine.lua.host_api import install_vp
+from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, ScriptLimits
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.records import Mode, ModelSpec, OverflowPolicy, PipelineSpec
 from ros_vision_pipe.engine.remote.backend_spec import parse_backend
 from ros_vision_pipe.engine.session import resolve_providers
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LIMIT_KEYS = {"script_timeout_ms", "script_memory_mb"}
 _TOP_LEVEL_KEYS = {"mode", "models", "fusion", "aggregator", "max_pending_frames", "submit_overflow",
-                   "debug_image"}  # debug_image: read by the node (ros/debug_image.py), not the engine
+                   "debug_image"} | _LIMIT_KEYS  # debug_image: read by the node (ros/debug_image.py)
 _MODEL_KEYS = {
     "name", "path", "script", "providers", "intra_op_threads", "dynamic_shape",
     "frame_interval", "max_queue_size", "drop_on_overflow", "backend",
-}
+} | _LIMIT_KEYS
 PYPKG_SCHEME = "pypkg://"
 
 
@@ -90,7 +92,17 @@ class _Validator:
         return value
 
 
-def _model_spec(v: _Validator, entry: Any, index: int, base: Path, mode: Mode) -> ModelSpec:
+def _script_limits(v: _Validator, table: dict[str, Any], model: str | None, default: ScriptLimits) -> ScriptLimits:
+    """``script_timeout_ms`` / ``script_memory_mb`` of a model or of the pipeline (defaults)."""
+    timeout = v.typed(table, "script_timeout_ms", int, model, default.timeout_ms, lambda n: n >= 1,
+                      "an integer >= 1 (milliseconds)")
+    memory = v.typed(table, "script_memory_mb", int, model, default.memory_mb, lambda n: n >= 1,
+                     "an integer >= 1 (MiB)")
+    return ScriptLimits(timeout_ms=timeout, memory_mb=memory)
+
+
+def _model_spec(v: _Validator, entry: Any, index: int, base: Path, mode: Mode,
+                limits: ScriptLimits = DEFAULT_LIMITS) -> ModelSpec:
     if not isinstance(entry, dict):
         raise v.fail(f"models[{index}] must be a table with name, path and script, got {entry!r}")
     name = entry.get("name")
@@ -131,6 +143,7 @@ def _model_spec(v: _Validator, entry: Any, index: int, base: Path, mode: Mode) -
         max_queue_size=queue,
         overflow=OverflowPolicy.DROP_OLDEST if drop else OverflowPolicy.BLOCK,
         backend=parse_backend(entry.get("backend"), lambda message: v.fail(message, name)),
+        script_limits=_script_limits(v, entry, name, limits),
     )
 
 
@@ -153,17 +166,27 @@ def load_config(path: Path | str) -> LoadedConfig:
         raw = raw[0] if raw else None
     returned_table = is_table(raw)
     table = raw if returned_table else script.runtime.globals()
-    functions = {key: table[key] for key in ("fusion", "aggregator")}
-    plain = {key: table[key] for key in _TOP_LEVEL_KEYS - {"debug_image"} | {"models"} if table[key] is not None}
+    try:  # raw reads: no metamethod of the script runs outside a time-limited call
+        fields = {key: value for key, value in table.items() if isinstance(key, str)}
+        keys = [str(k) for k in table.keys()] if returned_table else []
+    except UnicodeDecodeError:
+        raise v.fail("a key of the configuration table is not UTF-8 text") from None
+    functions = {key: fields.get(key) for key in ("fusion", "aggregator")}
+    plain = {key: fields[key] for key in _TOP_LEVEL_KEYS - {"debug_image"} | {"models"} if fields.get(key) is not None}
     if returned_table:
-        unknown = sorted(str(k) for k in table.keys() if k not in _TOP_LEVEL_KEYS)
+        unknown = sorted(k for k in keys if k not in _TOP_LEVEL_KEYS)
         if unknown:
             raise v.fail(f"unknown key(s) {unknown}; expected some of {sorted(_TOP_LEVEL_KEYS)}")
     for key, function in functions.items():
         if function is not None and lua_kind(function) != "function":
-            raise v.fail(f"{key} must be a function, got {function!r}")
+            raise v.fail(f"{key} must be a function, got a {lua_kind(function) or type(function).__name__}")
         plain.pop(key, None)
-    values = {key: from_lua(value) for key, value in plain.items()}
+    values = {}
+    for key, value in plain.items():
+        try:
+            values[key] = from_lua(value)
+        except ConversionError as error:
+            raise v.fail(f"{key}: {error}") from None
 
     mode_name = values.get("mode")
     try:
@@ -175,7 +198,8 @@ def load_config(path: Path | str) -> LoadedConfig:
     entries = values.get("models")
     if not isinstance(entries, list) or not entries:
         raise v.fail(f"models must be a non-empty list of model tables, got {entries!r}")
-    models = tuple(_model_spec(v, entry, i + 1, base, mode) for i, entry in enumerate(entries))
+    limits = _script_limits(v, values, None, DEFAULT_LIMITS)
+    models = tuple(_model_spec(v, entry, i + 1, base, mode, limits) for i, entry in enumerate(entries))
     names = [m.name for m in models]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -202,7 +226,9 @@ def load_config(path: Path | str) -> LoadedConfig:
         has_aggregator=functions["aggregator"] is not None,
         max_pending_frames=pending,
         submit_overflow=OverflowPolicy(overflow_name),
+        script_limits=limits,
     )
+    script.set_limits(limits)
     return LoadedConfig(spec, script, functions["fusion"], functions["aggregator"])
 
 

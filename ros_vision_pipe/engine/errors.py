@@ -23,6 +23,18 @@ class ScriptError(EngineError):
     """A Lua script failed to load, or raised while running."""
 
 
+class ScriptTimeoutError(ScriptError):
+    """A script call ran past its time limit and was aborted inside the interpreter."""
+
+
+class ScriptMemoryError(ScriptError):
+    """A script's runtime reached its memory limit (the Lua heap or the arrays it holds)."""
+
+
+class ScriptResultError(ScriptError):
+    """A value returned by a script cannot be converted exactly, or is too large."""
+
+
 class InferenceError(EngineError):
     """The inference runtime failed on a frame, or a tensor does not match the model input."""
 
@@ -33,6 +45,10 @@ class InputError(EngineError):
 
 class PipelineClosedError(EngineError):
     """The pipeline was closed; no more frames are accepted."""
+
+
+class ScriptInterruptedError(ScriptError, PipelineClosedError):
+    """A script call was aborted (or refused) because its pipeline closed."""
 
 
 def frame_suffix(model: str | None, frame_id: int | None) -> str:

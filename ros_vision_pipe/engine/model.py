@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from ros_vision_pipe.engine.context import FrameContext
-from ros_vision_pipe.engine.errors import InferenceError, ScriptError, frame_suffix
-from ros_vision_pipe.engine.lua.convert import from_lua, is_table, to_lua
+from ros_vision_pipe.engine.errors import InferenceError, ScriptError, ScriptResultError, frame_suffix
+from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, is_table, to_lua
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.lua.tensor import Tensor
@@ -136,6 +136,7 @@ class Model:
             search_dir=display_root or spec.script_path.parent,
             display_root=display_root,
             install=lambda s: install_vp(s, {"MODEL": description}),
+            limits=spec.script_limits,
         )
         return cls(spec, session, script, tasks)
 
@@ -267,11 +268,11 @@ class Model:
                     frame_id=ctx.frame_id,
                 )
                 return from_lua(returned)
-            except (TypeError, ValueError) as error:
-                raise ScriptError(
+            except ConversionError as error:
+                raise ScriptResultError(
                     f"{self.script.display_name}: postprocess returned an unusable value: "
                     f"{error}{frame_suffix(self.name, ctx.frame_id)}"
-                ) from error
+                ) from None
             finally:
                 table = handle = returned = None
                 exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes

@@ -349,6 +349,9 @@ class Pipeline:
                 return
             self._closed = True
         deadline = time.monotonic() + JOIN_TIMEOUT_S
+        for model in self.models.values():  # a script call in progress stops within milliseconds
+            model.script.interrupt()
+        self.config.script.interrupt()
         if self._frames is not None:
             self._frames.stop()
         self._runner.close()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ros_vision_pipe.engine.remote.backend_spec import RemoteBackend
 
+from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, ScriptLimits
+
 
 class Mode(enum.Enum):
     """Execution mode of a pipeline (spec 3.2-3.5)."""
@@ -55,6 +57,7 @@ class ModelSpec:
         overflow: parallel_async: what a full worker queue does.
         backend: Where the inferences run: None for the local ONNX file, else a KServe v2
             server (``ros_vision_pipe.engine.remote``).
+        script_limits: Time limit of each call into the model's script, memory limit of its runtime.
     """
 
     name: str
@@ -67,6 +70,7 @@ class ModelSpec:
     max_queue_size: int = 2
     overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST
     backend: RemoteBackend | None = None
+    script_limits: ScriptLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class PipelineSpec:
         has_aggregator: Whether the configuration defines ``aggregator(results)``.
         max_pending_frames: Frame-level pipeline: frames submitted but not yet collected.
         submit_overflow: Frame-level pipeline: what ``submit`` does when that bound is reached.
+        script_limits: Limits of the configuration's own runtime (``fusion``/``aggregator``),
+            and the default of every model's.
     """
 
     config_file: Path
@@ -90,6 +96,7 @@ class PipelineSpec:
     has_aggregator: bool = False
     max_pending_frames: int = 8
     submit_overflow: OverflowPolicy = OverflowPolicy.REJECT
+    script_limits: ScriptLimits = DEFAULT_LIMITS
 
     def model(self, name: str) -> ModelSpec:
         """Return the spec of the model called ``name``."""

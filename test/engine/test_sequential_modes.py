@@ -79,7 +79,8 @@ def test_single_mode_propagates_a_postprocess_failure_naming_script_line_model_a
 ) -> None:
     script = ROW.replace("return { w =", "local broken = nil\n  local x = broken.field\n  return { w =")
     with single(write, script) as pipeline, pytest.raises(
-        ScriptError, match=r"m\.lua:\d+ in postprocess: attempt to index local 'broken' \(a nil value\) \(model 'det', frame 0\)"
+        ScriptError,
+        match=r"m\.lua:\d+ in postprocess: attempt to index a nil value \(local 'broken'\) \(model 'det', frame 0\)",
     ):
         pipeline.run(IMAGE)
 

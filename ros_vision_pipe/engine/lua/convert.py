@@ -1,9 +1,21 @@
 """Conversions between Python values and Lua values.
 
 Python -> Lua: dicts and lists become tables (lists 1-based), ndarrays become
-``Tensor`` handles, numpy scalars become numbers. Lua -> Python: tables whose keys
-are exactly 1..n become lists, other tables dicts, an empty table an empty list,
-handles their ndarray.
+``Tensor`` handles, numpy scalars become numbers.
+
+Lua -> Python is exact and bounded: a table whose keys are exactly 1..n becomes a
+list, a table with string (or string and number) keys a dict with string keys, an
+empty table an empty list, a tensor handle its ndarray. Anything else is a
+``ConversionError`` naming where in the value it is:
+
+- a key that is neither a string nor a number, or two keys with the same text
+  (``{[1] = "a", ["1"] = "b"}``);
+- a list with holes, or integer keys that are not 1..n (``{[1] = 1, [3] = 3}``);
+- a function, coroutine or host object other than a tensor handle (e.g. ``t.at``);
+- a string that is not UTF-8;
+- more than ``MAX_VALUES`` values in all (a subtable reached twice counts twice, so
+  ``local t = {} for i = 1, 40 do t = {t, t} end`` stops after a million values), or
+  more than ``MAX_BYTES`` of strings and numbers, or nesting deeper than ``MAX_DEPTH``.
 """
 
 from __future__ import annotations
@@ -12,12 +24,36 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from lupa import luajit21 as lua
+from lupa import lua54 as lua
 
 from ros_vision_pipe.engine.lua.tensor import Tensor
 
 #: Deepest nesting converted; deeper tables are almost certainly cyclic.
 MAX_DEPTH = 64
+
+#: Most values (table entries and scalars, counted each time they are reached) one
+#: conversion produces.
+MAX_VALUES = 1_000_000
+
+#: Most bytes of strings (their length) and numbers (8 bytes each) one conversion produces.
+MAX_BYTES = 64 * 1024 * 1024
+
+_SCALARS = (bool, int, float)
+_lua_type = lua.lua_type
+
+
+class ConversionError(ValueError):
+    """A Lua value cannot be converted exactly; ``path`` says where in the value."""
+
+    def __init__(self, message: str) -> None:
+        """Create the error; the path is filled in while it travels up the value."""
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+    def __str__(self) -> str:
+        where = "".join(reversed(self.path))
+        return f"{self.message} (at value{where})" if where else self.message
 
 
 def to_lua(runtime: lua.LuaRuntime, value: Any, _depth: int = 0) -> Any:
@@ -42,31 +78,111 @@ def to_lua(runtime: lua.LuaRuntime, value: Any, _depth: int = 0) -> Any:
 
 def lua_kind(value: Any) -> str | None:
     """Lua type name of ``value`` (``"table"``, ``"function"``...), None for Python values."""
-    kind: str | None = lua.lua_type(value)
+    kind: str | None = _lua_type(value)
     return kind
 
 
 def is_table(value: Any) -> bool:
     """True when ``value`` is a Lua table."""
-    return lua_kind(value) == "table"
+    return _lua_type(value) == "table"
 
 
-def from_lua(value: Any, _depth: int = 0) -> Any:
-    """Convert a Lua value into plain Python (lists, dicts, numbers, strings, ndarrays)."""
-    if isinstance(value, Tensor):
-        return value.array
-    kind = lua.lua_type(value)
-    if kind is None:
+class _Budget:
+    __slots__ = ("values", "bytes")
+
+    def __init__(self, values: int, size: int) -> None:
+        self.values = values
+        self.bytes = size
+
+
+def from_lua(value: Any, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_BYTES) -> Any:
+    """Convert a Lua value into plain Python (lists, dicts, numbers, strings, ndarrays).
+
+    Raises:
+        ConversionError: The value cannot be converted exactly, or is too large (see the
+            module docstring).
+    """
+    return _convert(value, _Budget(max_values, max_bytes), 0)
+
+
+def _key_text(key: Any) -> str:
+    return f"[{key!r}]" if not isinstance(key, str) else f".{key}"
+
+
+def _convert(value: Any, budget: _Budget, depth: int) -> Any:
+    budget.values -= 1
+    if budget.values < 0:
+        raise ConversionError(f"more than {MAX_VALUES} values (shared subtables count each time)")
+    kind = type(value)
+    if value is None or kind in _SCALARS:
+        budget.bytes -= 8
+        if budget.bytes < 0:
+            raise ConversionError(f"more than {MAX_BYTES} bytes of data")
         return value
-    if kind != "table":
-        raise TypeError(f"cannot convert a Lua {kind} to a result value")
-    if _depth > MAX_DEPTH:
-        raise ValueError(f"Lua table nested deeper than {MAX_DEPTH} levels (cyclic?)")
-    items = list(value.items())
+    if kind is str:
+        budget.bytes -= len(value)
+        if budget.bytes < 0:
+            raise ConversionError(f"more than {MAX_BYTES} bytes of data")
+        return value
+    if kind is Tensor:
+        return value.array
+    lua_type = _lua_type(value)
+    if lua_type != "table":
+        if kind is bytes:
+            raise ConversionError("a string that is not valid UTF-8")
+        what = f"a Lua {lua_type}" if lua_type else f"a host object ({kind.__name__})"
+        raise ConversionError(f"{what} cannot leave Lua: only numbers, strings, booleans, tables "
+                              f"and tensors can")
+    if depth >= MAX_DEPTH:
+        raise ConversionError(f"tables nested deeper than {MAX_DEPTH} levels (cyclic?)")
+    try:
+        items = list(value.items())
+    except UnicodeDecodeError:
+        raise ConversionError("a string that is not valid UTF-8") from None
     if not items:
         return []
-    keys = [key for key, _ in items]
-    if all(isinstance(key, int) for key in keys) and sorted(keys) == list(range(1, len(keys) + 1)):
-        ordered = sorted(items, key=lambda item: item[0])
-        return [from_lua(item, _depth + 1) for _, item in ordered]
-    return {str(key): from_lua(item, _depth + 1) for key, item in items}
+    if all(type(key) is int for key, _ in items):
+        return _convert_list(items, budget, depth)
+    return _convert_dict(items, budget, depth)
+
+
+def _convert_list(items: list[tuple[Any, Any]], budget: _Budget, depth: int) -> list[Any]:
+    count = len(items)
+    ordered: list[Any] = [None] * count
+    filled = [False] * count
+    for key, item in items:
+        if not 1 <= key <= count or filled[key - 1]:
+            missing = next(i + 1 for i, done in enumerate(filled) if not done)
+            keys = sorted(k for k, _ in items)
+            raise ConversionError(
+                f"a list with holes (integer keys {keys[:5]}{'...' if count > 5 else ''}, "
+                f"index {missing} missing): use string keys for a map")
+        filled[key - 1] = True
+        try:
+            ordered[key - 1] = _convert(item, budget, depth + 1)
+        except ConversionError as error:
+            error.path.append(f"[{key}]")
+            raise
+    return ordered
+
+
+def _convert_dict(items: list[tuple[Any, Any]], budget: _Budget, depth: int) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, item in items:
+        kind = type(key)
+        if kind is str:
+            text = key
+        elif kind is int or kind is float:
+            text = str(key)
+        else:
+            what = f"a Lua {_lua_type(key)}" if _lua_type(key) else kind.__name__
+            raise ConversionError(f"a table key that is {what}: keys must be strings or numbers")
+        if text in result:
+            raise ConversionError(f"two keys with the same text {text!r} (a number key and a "
+                                  f"string key)")
+        try:
+            result[text] = _convert(item, budget, depth + 1)
+        except ConversionError as error:
+            error.path.append(_key_text(key))
+            raise
+    return result

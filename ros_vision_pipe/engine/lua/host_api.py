@@ -14,6 +14,7 @@ from typing import Any
 
 from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
+from ros_vision_pipe.engine.lua.tensor import Tensor
 
 _LOG = logging.getLogger("ros_vision_pipe.lua")
 
@@ -31,11 +32,17 @@ end
 def _bind(script: LuaScript, function: Callable[..., Any]) -> Callable[..., Any]:
     runtime = script.runtime
 
+    def converted(item: Any) -> Any:
+        value = to_lua(runtime, item)
+        if isinstance(value, Tensor):  # a new array the script holds: counted against its memory limit
+            script.hold(value)
+        return value
+
     def call(*args: Any) -> Any:
         result = function(*(from_lua(arg) for arg in args))
         if isinstance(result, tuple):
-            return tuple(to_lua(runtime, item) for item in result)
-        return to_lua(runtime, result)
+            return tuple(converted(item) for item in result)
+        return converted(result)
 
     return call
 

@@ -1,11 +1,12 @@
-"""Sandboxed LuaJIT runtimes: one per model script (and one for the pipeline config).
+"""Sandboxed Lua 5.4 runtimes: one per model script (and one for the pipeline config).
 
-A script sees the Lua standard library minus everything that reaches outside the
+A script sees the Lua 5.4 standard library minus everything that reaches outside the
 process's own computation: no ``python`` object, no ``os`` (but ``os.clock`` and
-``os.time``), no ``io``, ``debug``, ``package``, ``ffi``, no ``load``/``loadstring``/
-``dofile``/``loadfile``. ``require(name)`` resolves only ``name.lua`` files under the
-pipeline configuration's folder. Python objects handed to Lua expose only the
-public attributes of tensor handles.
+``os.time``), no ``io``, ``debug``, ``package``, no ``load``/``loadfile``/``dofile``,
+no ``string.dump``. ``require(name)`` resolves only ``name.lua`` source files under the
+pipeline configuration's folder. Python objects handed to Lua expose only the public
+attributes of tensor handles. Every call into a script runs under the runtime's
+``ScriptLimits`` (see ``prelude.py`` for how the time limit is enforced).
 """
 
 from __future__ import annotations
@@ -13,85 +14,36 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lupa import luajit21 as lua
+import numpy as np
+from lupa import lua54 as lua
 
-from ros_vision_pipe.engine.errors import ScriptError, frame_suffix
+from ros_vision_pipe.engine.errors import (
+    ScriptError,
+    ScriptInterruptedError,
+    ScriptMemoryError,
+    ScriptTimeoutError,
+    frame_suffix,
+)
+from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, PATTERN_COST_LIMIT, ScriptLimits
+from ros_vision_pipe.engine.lua.prelude import PRELUDE
+from ros_vision_pipe.engine.lua.source import decode_source, read_source
 from ros_vision_pipe.engine.lua.tensor import TENSOR_ATTRIBUTES, Tensor
 
 _LOG = logging.getLogger("ros_vision_pipe.lua")
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
-# Runs once per runtime, before any script: removes every escape and defines the
-# helpers the engine uses. Receives the Python callbacks as arguments.
-_PRELUDE = r"""
-local require_impl, print_impl = ...
-local clock, time = os.clock, os.time
-local traceback = debug.traceback
-python = nil
-os = { clock = clock, time = time }
-io = nil
-debug = nil
-package = nil
-module = nil
-load = nil
-loadstring = nil
-loadfile = nil
-dofile = nil
-jit = nil
-getfenv = nil
-setfenv = nil
-newproxy = nil
-string.dump = nil
-require = function(name)
-  local ok, value = require_impl(name)
-  if not ok then error(value, 2) end
-  return value
-end
-print = function(...)
-  local parts = {}
-  for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
-  print_impl(table.concat(parts, "\t"))
-end
--- How the engine calls script functions: errors come back with a Lua traceback.
-return function(fn, ...)
-  return xpcall(fn, function(e)
-    if type(e) == "string" then return traceback(e, 2) end
-    return e
-  end, ...)
-end
-"""
+#: Version of the Lua language scripts are written in.
+LUA_VERSION = ".".join(str(part) for part in lua.LuaRuntime().lua_version)
 
-_READONLY = r"""
-return function(t, what)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function(_, key)
-      error(what .. " is read-only (tried to set " .. tostring(key) .. ")", 2)
-    end,
-    __metatable = false,
-  })
-end
-"""
-
-# Wraps a Python host function so that its errors become Lua errors located at the
-# calling line of the script (level 2), e.g. "det.lua:14: vp.resize: width must be > 0".
-_WRAP_HOST = r"""
-local host = ...
--- Called in tail position, so level 2 is the script line that called the vp function.
-local function check(ok, ...)
-  if not ok then error((...), 2) end
-  return ...
-end
-return function(name)
-  local fn = host[name]
-  return function(...) return check(fn(...)) end
-end
-"""
+#: The Lua errors lupa raises (``LuaMemoryError`` is a subclass).
+LuaError = lua.LuaError
 
 
 def _attribute_filter(obj: Any, name: Any, is_setting: bool) -> Any:
@@ -104,6 +56,9 @@ def _location_message(error: object) -> tuple[str, str]:
     """Split a LuaError into its first line and the traceback that follows."""
     text = str(error)
     first, _, rest = text.partition("\n")
+    engine_frames = rest.find("\n\t[C]: in upvalue 'raw_xpcall'\n\t(engine)")
+    if engine_frames >= 0:  # the engine's own frames below the script's
+        rest = rest[:engine_frames]
     return first, rest
 
 
@@ -124,6 +79,7 @@ class LuaScript:
         display_root: Path | None = None,
         install: Callable[[LuaScript], None] | None = None,
         source: str | None = None,
+        limits: ScriptLimits = DEFAULT_LIMITS,
     ) -> None:
         """Create the runtime, install the host API, and run the script's main chunk.
 
@@ -134,49 +90,110 @@ class LuaScript:
             display_root: Paths in messages are shown relative to this folder.
             install: Called with the new script before its chunk runs (defines ``vp``...).
             source: Script text; read from ``path`` when omitted.
+            limits: Time limit of each call (the main chunk included) and memory limit.
 
         Raises:
-            ScriptError: The file is missing, has a syntax error, or its main chunk fails.
+            ScriptError: The file is missing, binary, not UTF-8, has a syntax error, or its
+                main chunk fails (``ScriptTimeoutError``/``ScriptMemoryError`` past a limit).
         """
         self.path = path
         self.owner = owner
         self.search_dir = search_dir.resolve()
+        self.limits = limits
         root = (display_root or path.parent).resolve()
         try:
             self.display_name = str(path.resolve().relative_to(root))
         except ValueError:
             self.display_name = str(path)
         self.lock = threading.RLock()
+        self._deadline = float("inf")
+        self._interrupted = False
+        self._keyboard_interrupt = False
+        self._memory_note: str | None = None
+        self._held_bytes = 0
+        self._held: dict[weakref.ref[Tensor], int] = {}
+        self._limit_active = False
+        # max_memory=0: lupa's counting allocator, unlimited until a call sets the limit.
         self.runtime = lua.LuaRuntime(
             unpack_returned_tuples=True,
             register_eval=False,
             register_builtins=False,
             attribute_filter=_attribute_filter,
+            max_memory=0,
         )
-        self._loadstring = self.runtime.eval("loadstring")
-        self._modules: dict[str, Any] = {}
-        self._loading: set[str] = set()
-        self._protected_call = self.runtime.execute(_PRELUDE, self._require, self._print)
-        self.readonly = self.runtime.execute(_READONLY)
-        self._collect = self.runtime.eval(
-            "function(full) if full then collectgarbage() else collectgarbage('step') end end")
-        self._host_table = self.runtime.table()
-        self._wrap_host = self.runtime.execute(_WRAP_HOST, self._host_table)
+        helpers = self.runtime.execute(
+            "local source = ...; return load(source, '=(engine)', 't')(select(2, ...))",
+            PRELUDE, self._require_source, self._print, self._remaining,
+            Tensor(np.zeros(0, np.uint8)), PATTERN_COST_LIMIT,
+        )
+        self._protected_call = helpers["call"]
+        self.readonly = helpers["readonly"]
+        self._collect = helpers["collect"]
+        self._wrap_host = helpers["wrap_host"]
+        self._compile_text = helpers["compile"]
+        self._rawget = helpers["rawget"]
         if install is not None:
             install(self)
         if source is None:
-            try:
-                source = path.read_text(encoding="utf-8")
-            except OSError as error:
-                raise ScriptError(
-                    f"cannot read Lua script {str(path)!r} (model {owner!r}): {error.strerror}"
-                ) from error
+            source = read_source(path, self.display_name, owner)
         with self.lock:
             chunk = self._compile(source, self.display_name)
-            try:
-                self.main_result: Any = chunk()
-            except lua.LuaError as error:
-                raise self._script_error(error, "main chunk", None) from error
+            self.main_result: Any = self.call(chunk, "main chunk")
+
+    # -- limits ---------------------------------------------------------------------------
+
+    def set_limits(self, limits: ScriptLimits) -> None:
+        """Use ``limits`` for the calls from now on (the config's own options)."""
+        self.limits = limits
+
+    def interrupt(self) -> None:
+        """Abort the call in progress (within milliseconds) and refuse every later one.
+
+        Used when the pipeline closes, so that no thread is left running a script.
+        """
+        self._interrupted = True
+
+    def _remaining(self) -> float:
+        """Wall time left to the call in progress, seconds (asked by the Lua hook)."""
+        try:
+            if self._interrupted or self._keyboard_interrupt:
+                return 0.0
+            return self._deadline - time.monotonic()
+        except KeyboardInterrupt:  # Ctrl-C while a script runs in the main thread: abort it
+            self._keyboard_interrupt = True
+            return 0.0
+
+    def hold(self, tensor: Tensor) -> Tensor:
+        """Count ``tensor``'s array against the memory limit while the script can reach it.
+
+        Raises:
+            MemoryError: The arrays the script holds would exceed the limit, even after a
+                full garbage collection.
+        """
+        size = int(tensor.array.nbytes)
+        limit = self.limits.memory_bytes
+        if self._held_bytes + size > limit:
+            self.collect(full=True)
+            if self._held_bytes + size > limit:
+                used = self._held_bytes + (self.runtime.get_memory_used() or 0)
+                self._memory_note = (
+                    f"memory limit of {self.limits.memory_mb} MiB exceeded (arrays held by the "
+                    f"script: {used / 2**20:.1f} MiB, new array {size / 2**20:.1f} MiB)"
+                )
+                raise MemoryError(self._memory_note)
+        self._held_bytes += size
+        self._held[weakref.ref(tensor, self._release)] = size
+        return tensor
+
+    def _release(self, ref: weakref.ref[Tensor]) -> None:
+        self._held_bytes -= self._held.pop(ref, 0)
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the arrays behind the tensor handles the script can still reach."""
+        return self._held_bytes
+
+    # -- host API -------------------------------------------------------------------------
 
     def collect(self, *, full: bool) -> None:
         """Run Lua's garbage collector: a full cycle, or one incremental step.
@@ -185,44 +202,57 @@ class LuaScript:
         (frames, model outputs) would outlive their frame until Lua happens to collect.
         """
         with self.lock:
-            self._collect(full)
+            try:
+                self._collect(full)
+            except LuaError as error:  # the runtime was interrupted meanwhile
+                _LOG.debug("garbage collection of %s stopped: %s", self.display_name, error)
 
     def host_function(self, name: str, function: Callable[..., Any]) -> Any:
         """Return a Lua function calling ``function``; Python errors become Lua errors.
 
         ``function`` returns a value or a tuple (multiple Lua values); an exception it
         raises is reported at the calling line of the script, prefixed with ``name``.
+        While it runs, the memory limit is lifted: the host's own Lua allocations happen
+        outside Lua's protected calls, where running out would abort the process.
         """
 
         def guarded(*args: Any) -> tuple[Any, ...]:
+            if self._limit_active:
+                self.runtime.set_max_memory(0)
             try:
                 result = function(*args)
+            except KeyboardInterrupt:
+                self._keyboard_interrupt = True
+                return (False, f"{name}: interrupted")
             except Exception as error:  # reported to Lua as error(), with the script's line
                 text = str(error)
                 short = name.rpartition(".")[2]
                 return (False, f"vp.{text}" if text.startswith(short + ":") else f"{name}: {text}")
+            finally:
+                if self._limit_active:
+                    self.runtime.set_max_memory(self.limits.memory_bytes)
             if isinstance(result, tuple):
                 return (True, *result)
             return (True, result)
 
-        self._host_table[name] = guarded
-        return self._wrap_host(name)
+        return self._wrap_host(guarded)
 
     def _compile(self, source: str, chunk_name: str) -> Any:
-        result = self._loadstring(source, "@" + chunk_name)
-        if isinstance(result, tuple):
-            function, message = result
-            if function is None:
-                raise ScriptError(f"Lua syntax error: {message} (model {self.owner!r})")
-            return function
-        return result
+        result = self._compile_text(source, chunk_name)
+        function, message = result if isinstance(result, tuple) else (result, None)
+        if function is None:
+            if "binary chunk" in str(message):
+                raise ScriptError(
+                    f"{chunk_name} is a precompiled (binary) Lua chunk; only Lua source text is "
+                    f"accepted (model {self.owner!r})"
+                )
+            raise ScriptError(f"Lua syntax error: {message} (model {self.owner!r})")
+        return function
 
-    def _require(self, name: Any) -> tuple[bool, Any]:
-        """Load ``name.lua`` from the search folder once; (ok, module or message) for the prelude."""
+    def _require_source(self, name: Any) -> tuple[Any, ...]:
+        """(True, source, chunk name) of module ``name``, or (False, message), for the prelude."""
         if not isinstance(name, str) or not _MODULE_NAME.match(name):
             return False, f"require: invalid module name {name!r}"
-        if name in self._modules:
-            return True, self._modules[name]
         relative = Path(*name.split(".")).with_suffix(".lua")
         path = (self.search_dir / relative).resolve()
         if not path.is_relative_to(self.search_dir) or not path.is_file():
@@ -230,46 +260,86 @@ class LuaScript:
                 f"require: module {name!r} not found (looked for {str(relative)!r} "
                 f"under {str(self.search_dir)!r})"
             )
-        if name in self._loading:
-            return False, f"require: circular require of {name!r}"
-        self._loading.add(name)
         try:
-            module = self._compile(path.read_text(encoding="utf-8"), str(relative))()
-        except (ScriptError, lua.LuaError) as error:
-            return False, f"require {name!r}: {str(error).partition(chr(10))[0]}"
-        finally:
-            self._loading.discard(name)
-        self._modules[name] = True if module is None else module
-        return True, self._modules[name]
+            return True, decode_source(path.read_bytes(), str(relative), self.owner), str(relative)
+        except (OSError, ScriptError) as error:
+            return False, f"require {name!r}: {error}"
 
     def _print(self, text: str) -> None:
         _LOG.info("[%s] %s", self.display_name, text)
 
     def global_function(self, name: str) -> Any | None:
         """The global Lua function called ``name``, or None when the script does not define it."""
-        value = self.runtime.globals()[name]
+        value = self._rawget(self.runtime.globals(), name)
         return value if lua.lua_type(value) == "function" else None
 
+    # -- calls ----------------------------------------------------------------------------
+
     def call(self, function: Any, name: str, *args: Any, frame_id: int | None = None) -> Any:
-        """Call a Lua function of this script, turning Lua errors into ``ScriptError``.
+        """Call a Lua function of this script under its limits, turning failures into errors.
 
         Args:
             function: The Lua function (from ``global_function``).
             name: Its name, for messages (``preprocess``...).
             *args: Arguments (already Lua values or plain Python values).
             frame_id: Frame being processed, for messages.
+
+        Raises:
+            ScriptError: The function raised; ``ScriptTimeoutError``, ``ScriptMemoryError``
+                or ``ScriptInterruptedError`` when a limit stopped it or the pipeline closed.
+            KeyboardInterrupt: Ctrl-C arrived while the script ran in the main thread.
         """
         with self.lock:
+            if self._interrupted:
+                raise ScriptInterruptedError(
+                    f"{self.display_name} in {name}: the script's runtime was closed"
+                    f"{frame_suffix(self.owner, frame_id)}")
+            nested = self._limit_active
+            if not nested:
+                self._memory_note = None
+                self._deadline = time.monotonic() + self.limits.timeout_s
+                self.runtime.set_max_memory(self.limits.memory_bytes)
+                self._limit_active = True
             try:
-                returned = self._protected_call(function, *args)
-            except (lua.LuaError, AttributeError, TypeError, ValueError) as error:
+                returned = self._protected_call(self.limits.timeout_s, function, *args)
+            except lua.LuaMemoryError as error:
+                raise self._memory_error(name, frame_id) from error
+            except (LuaError, AttributeError, TypeError, ValueError) as error:
                 raise self._script_error(error, name, frame_id) from error
-        ok, rest = (returned[0], returned[1:]) if isinstance(returned, tuple) else (returned, ())
-        if not ok:
-            raise self._script_error(rest[0] if rest else "error without message", name, frame_id)
-        if not rest:
-            return None
-        return rest[0] if len(rest) == 1 else rest
+            finally:
+                if not nested:
+                    self._limit_active = False
+                    self.runtime.set_max_memory(0)
+                    self._deadline = float("inf")
+            if self._keyboard_interrupt:
+                self._keyboard_interrupt = False
+                raise KeyboardInterrupt
+        if not isinstance(returned, tuple):
+            returned = (returned,)
+        if returned[0]:
+            rest = returned[1:]
+            if not rest:
+                return None
+            return rest[0] if len(rest) == 1 else rest
+        message, kind = (tuple(returned[1:]) + (None, None))[:2]
+        if kind == "timeout":
+            return self._raise_timeout(str(message), name, frame_id)
+        if kind == "memory" or self._memory_note is not None:
+            raise self._memory_error(name, frame_id)
+        raise self._script_error(message if message is not None else "error without message", name, frame_id)
+
+    def _raise_timeout(self, where: str, name: str, frame_id: int | None) -> Any:
+        location = self.display_name if where == "?" else where
+        suffix = frame_suffix(self.owner, frame_id)
+        if self._interrupted:
+            raise ScriptInterruptedError(
+                f"{location} in {name}: interrupted, the pipeline is closing{suffix}")
+        raise ScriptTimeoutError(
+            f"{location} in {name}: time limit of {self.limits.timeout_ms} ms exceeded{suffix}")
+
+    def _memory_error(self, name: str, frame_id: int | None) -> ScriptMemoryError:
+        note = self._memory_note or f"memory limit of {self.limits.memory_mb} MiB exceeded"
+        return ScriptMemoryError(f"{self.display_name} in {name}: {note}{frame_suffix(self.owner, frame_id)}")
 
     def _script_error(self, error: object, function: str, frame_id: int | None) -> ScriptError:
         first, traceback = _location_message(error)

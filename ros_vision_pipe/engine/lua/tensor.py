@@ -21,7 +21,7 @@ class Tensor:
         print(t.ndim, t.dtype, t:numel())
     """
 
-    __slots__ = ("array",)
+    __slots__ = ("array", "__weakref__")
 
     def __init__(self, array: np.ndarray) -> None:
         """Wrap ``array`` (not copied)."""

@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
-from ros_vision_pipe.engine.errors import ScriptError, frame_suffix
-from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
+from ros_vision_pipe.engine.errors import ScriptResultError, frame_suffix
+from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 
 
@@ -33,11 +33,11 @@ def call_config_function(
         returned = script.call(function, name, to_lua(script.runtime, dict(results)), frame_id=frame_id)
         try:
             return from_lua(returned)
-        except (TypeError, ValueError) as error:
-            raise ScriptError(
+        except ConversionError as error:
+            raise ScriptResultError(
                 f"{script.display_name}: {name} returned an unusable value: {error}"
                 f"{frame_suffix(None, frame_id)}"
-            ) from error
+            ) from None
 
 
 def frame_result(

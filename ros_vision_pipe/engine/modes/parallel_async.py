@@ -56,8 +56,8 @@ from typing import Any
 
 from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
-from ros_vision_pipe.engine.errors import PipelineClosedError, ScriptError, frame_suffix
-from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
+from ros_vision_pipe.engine.errors import PipelineClosedError, ScriptResultError, frame_suffix
+from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, OverflowPolicy, ResultStatus
 from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S, ModelJob, ModelStages
@@ -229,9 +229,9 @@ class _SourceAggregator:
                                    to_lua(script.runtime, meta), frame_id=slot.frame_id)
             try:
                 return from_lua(returned)
-            except (TypeError, ValueError) as error:
-                raise ScriptError(f"{script.display_name}: aggregator returned an unusable value: "
-                                  f"{error}{frame_suffix(None, slot.frame_id)}") from error
+            except ConversionError as error:
+                raise ScriptResultError(f"{script.display_name}: aggregator returned an unusable value: "
+                                        f"{error}{frame_suffix(None, slot.frame_id)}") from None
 
     def fail_pending(self) -> None:
         """After the workers stopped: every frame not emitted fails with ``PipelineClosedError``."""

@@ -99,6 +99,7 @@ def test_runtime_error_names_file_line_function_model_and_frame(tmp_path: Path) 
     script = load(tmp_path, "function f(x)\n  local t = nil\n  return t.field\nend\n", name="det.lua")
     function = script.global_function("f")
     with pytest.raises(
-        ScriptError, match=r"^det\.lua:3 in postprocess: attempt to index local 't' \(a nil value\) \(model 'probe', frame 37\)"
+        ScriptError,
+        match=r"^det\.lua:3 in postprocess: attempt to index a nil value \(local 't'\) \(model 'probe', frame 37\)",
     ):
         script.call(function, "postprocess", 1, frame_id=37)
