@@ -27,7 +27,6 @@ from ros_vision_pipe.frames import FrameSourceError, iter_frames
 from ros_vision_pipe.replay.progress import make_progress
 from ros_vision_pipe.result_mapping import to_json
 
-
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
 

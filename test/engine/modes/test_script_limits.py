@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.config import load_config
-from ros_vision_pipe.engine.errors import ConfigError, ScriptMemoryError, ScriptTimeoutError
+from ros_vision_pipe.engine.errors import ConfigError, EngineError, ScriptMemoryError, ScriptTimeoutError
 from ros_vision_pipe.engine.lua.limits import DEFAULT_SCRIPT_MEMORY_MB, DEFAULT_SCRIPT_TIMEOUT_MS
 
 LOOP_ON_FRAME_1 = "if ctx.frame_id == 1 then while true do end end"
@@ -104,7 +104,15 @@ def test_close_stops_a_script_stuck_in_a_loop_and_leaves_no_thread_spinning(
 ) -> None:
     stuck = scripts.echo.replace("function preprocess(ctx)", "function preprocess(ctx)\n  while true do end")
     pipeline = make_pipeline(mode, [("det", stuck, "script_timeout_ms = 600000")])
-    caller = threading.Thread(target=lambda: pytest.raises(Exception, pipeline.run, image), daemon=True)
+    errors: list[EngineError] = []
+
+    def call() -> None:
+        try:
+            pipeline.run(image)
+        except EngineError as error:  # the call stopped by close()
+            errors.append(error)
+
+    caller = threading.Thread(target=call, daemon=True)
     caller.start()
     time.sleep(0.5)  # the script is in its loop
     assert _cpu_share() > 0.15  # busy with it (a share of a core on a shared machine)
@@ -113,6 +121,7 @@ def test_close_stops_a_script_stuck_in_a_loop_and_leaves_no_thread_spinning(
     caller.join(5)
     assert time.monotonic() - start < 2.0
     assert not caller.is_alive()
+    assert len(errors) == 1, "run() must end with an engine error once close() stopped its script"
     assert engine_threads() == []
     assert _cpu_share() < 0.1  # nothing left spinning
 
