@@ -36,7 +36,7 @@ import array
 import sys
 from dataclasses import dataclass
 from enum import Enum
-from typing import Union
+from typing import Literal, Union
 
 import numpy as np
 
@@ -174,7 +174,7 @@ def _channels_view(buffer: np.ndarray, layout: RawLayout, height: int, width: in
                    bigendian: bool) -> tuple[np.ndarray, bool]:
     """H x W x C view of ``buffer`` in the machine's byte order: (array, copied)."""
     size = layout.bytes_per_channel
-    order = ">" if bigendian else "<"
+    order: Literal[">", "<"] = ">" if bigendian else "<"
     dtype = np.dtype(layout.dtype).newbyteorder(order if size > 1 else "|")
     view = np.ndarray(shape=(height, width, layout.channels), dtype=dtype, buffer=buffer,
                       strides=(step, layout.channels * size, size))
