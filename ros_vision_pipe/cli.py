@@ -24,9 +24,8 @@ from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.extras import missing_dependency_message
 from ros_vision_pipe.frames import FrameSourceError, iter_frames
+from ros_vision_pipe.messages.result_mapping import to_json
 from ros_vision_pipe.replay.progress import make_progress
-from ros_vision_pipe.result_mapping import to_json
-
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130

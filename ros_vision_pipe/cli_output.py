@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ros_vision_pipe.engine.records import FrameResult, ModelOutcome, ResultStatus
-from ros_vision_pipe.result_mapping import to_json
+from ros_vision_pipe.messages.result_mapping import to_json
 
 #: Widest line printed (the frame lines and the table).
 WIDTH = 100

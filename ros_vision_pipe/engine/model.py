@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -16,7 +15,7 @@ from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, is_tab
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.lua.tensor import Tensor
-from ros_vision_pipe.engine.records import ModelOutcome, ModelSpec, ResultStatus
+from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 
@@ -164,7 +163,7 @@ class Model:
         return self.script.readonly(table, "ctx")
 
     def preprocess(self, ctx: FrameContext) -> Prepared | None:
-        """Run the script's ``preprocess``; None means skip this model (spec 3.3)."""
+        """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial)."""
         with self.script.lock:
             try:
                 returned = self.script.call(
@@ -277,19 +276,3 @@ class Model:
                 table = handle = returned = None
                 exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
                 self.script.collect(full=exposed >= FULL_COLLECT_BYTES)
-
-    def run(self, ctx: FrameContext) -> ModelOutcome:
-        """Preprocess, infer and postprocess one frame (single and serial modes)."""
-        start = time.perf_counter()
-        prepared = self.preprocess(ctx)
-        if prepared is None:
-            return ModelOutcome(
-                self.name, ResultStatus.SKIPPED, None, ctx.frame_id,
-                latency_ms=(time.perf_counter() - start) * 1e3,
-            )
-        outputs = self.infer(prepared, ctx.frame_id)
-        value = self.postprocess(outputs, ctx, prepared)
-        return ModelOutcome(
-            self.name, ResultStatus.OK, value, ctx.frame_id,
-            latency_ms=(time.perf_counter() - start) * 1e3,
-        )

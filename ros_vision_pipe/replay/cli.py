@@ -170,7 +170,7 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _play(args: argparse.Namespace, out: TextIO, ros_args: Sequence[str]) -> int:
-    from ros_vision_pipe.replay.player import PlayOptions, play_main
+    from ros_vision_pipe.ros.bag_player import PlayOptions, play_main
 
     remap = []
     for item in args.remap:

@@ -100,8 +100,8 @@ class RealtimeFeeder:
             raise
         except EngineError as error:  # an invalid image: failed, as the node reports it
             accepted = False
-            self._deliver(frame, FrameResult(-1, frame.topic, frame.stamp.seconds, self._pipeline.spec.mode,
-                                             error=f"{type(error).__name__}: {error}", stamp=frame))
+            self._deliver(frame, FrameResult.failed(-1, frame.topic, frame.stamp.seconds,
+                                                    self._pipeline.spec.mode, error, stamp=frame))
         if not accepted:
             with self._lock:
                 self._in_flight = deque(f for f in self._in_flight if f is not frame)

@@ -36,9 +36,10 @@ from ros_vision_pipe.engine.errors import InputError, PipelineClosedError
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
-from ros_vision_pipe.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
+from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
+from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, STATUS_BY_CODE, frame_messages
+from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
-from ros_vision_pipe.result_mapping import RCLPY_FACTORY, STATUS_CODES, frame_messages
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters, resolve_config_file
@@ -46,7 +47,6 @@ from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
 from ros_vision_pipe.ros.runtime_params import ModelParameters
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
-from ros_vision_pipe.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 
 #: Seconds between two warnings about bad input on one topic.
 WARN_PERIOD_S = 5.0
@@ -59,7 +59,6 @@ _DIAGNOSTICS_QOS = QoSProfile(depth=10)
 _DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
 #: Seconds between two looks at the inputs' matched publishers (silent-input warning).
 WATCH_PERIOD_S = 0.5
-STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
 class FrameStamp(NamedTuple):
@@ -115,7 +114,7 @@ class PipelineNodeCore:
         else:
             self.config = declare_parameters(self)  # type: ignore[arg-type]
         self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one lane per model, on demand
-        self.builder = PipelineBuilder(self._session_factory, self.task_runner)
+        self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True)
         try:
             first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run lanes
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)

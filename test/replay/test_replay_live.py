@@ -25,8 +25,8 @@ from ros_vision_pipe.frames import Frame  # noqa: E402
 from ros_vision_pipe.replay.errors import PlayerError  # noqa: E402
 from ros_vision_pipe.replay.image_bag import Storage  # noqa: E402
 from ros_vision_pipe.replay.options import ReplayOptions  # noqa: E402
-from ros_vision_pipe.replay.player import BagPlayer, PlayOptions  # noqa: E402
 from ros_vision_pipe.replay.session import replay_bag  # noqa: E402
+from ros_vision_pipe.ros.bag_player import BagPlayer, PlayOptions  # noqa: E402
 
 #: A DDS domain of this test run's own (not the one of test/ros), derived from the pid.
 DOMAIN_ID = 120 + os.getpid() % 100
