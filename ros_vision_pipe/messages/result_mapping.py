@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, ResultStatus
+from ros_vision_pipe.engine.vision._args import VisionOpError
+from ros_vision_pipe.engine.vision.formats import Detection
 
 FUSED_RESULT = "ros_vision_pipe/msg/FusedResult"
 MODEL_RESULT = "ros_vision_pipe/msg/ModelResult"
@@ -102,46 +104,24 @@ def _number(value: Any, what: str, *, nan_ok: bool = True) -> float:
     return number
 
 
-def _keypoint(value: Any, what: str) -> dict[str, float]:
-    if isinstance(value, Mapping) and "x" in value and "y" in value:
-        items = [value["x"], value["y"], value.get("z", math.nan), value.get("score", math.nan)]
-    elif isinstance(value, (list, tuple, np.ndarray)) and 2 <= len(value) <= 4:
-        items = list(value) + [math.nan] * (4 - len(value))
-    else:
-        raise ResultMappingError(f"{what} must be {{x=, y=, z=, score=}} or {{x, y, z, score}}, got {_show(value)}")
-    x, y, z, score = (_number(item, what) for item in items)
-    return {"x": x, "y": y, "z": z, "score": score}
-
-
 def _looks_like_detection(value: Any) -> bool:
     return isinstance(value, Mapping) and "box" in value
 
 
 def _detection(value: Any, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (Detection fields, keys that fit no field)."""
+    """Return (Detection fields, keys that fit no field); parsed by ``Detection.from_lua``."""
     if not _looks_like_detection(value):
         raise ResultMappingError(f"{what} must be a table with box = {{x1, y1, x2, y2}}, got {_show(value)}")
-    box = value["box"]
-    if isinstance(box, Mapping) and all(k in box for k in ("x1", "y1", "x2", "y2")):
-        corners = [box["x1"], box["y1"], box["x2"], box["y2"]]
-    elif isinstance(box, (list, tuple, np.ndarray)) and len(box) == 4:
-        corners = list(box)
-    else:
-        raise ResultMappingError(f"{what}.box must be {{x1=, y1=, x2=, y2=}} or {{x1, y1, x2, y2}}, got {_show(box)}")
-    x1, y1, x2, y2 = (_number(c, f"{what}.box") for c in corners)
-    label = value.get("label", "")
-    if not isinstance(label, str):
-        raise ResultMappingError(f"{what}.label must be a string, got {_show(label)}")
-    class_id = value.get("class_id", -1)
-    keypoints = value.get("keypoints", [])
-    if not isinstance(keypoints, (list, tuple)):
-        raise ResultMappingError(f"{what}.keypoints must be a list, got {_show(keypoints)}")
+    try:
+        detection = Detection.from_lua(value, what, finite=False)
+    except VisionOpError as error:
+        raise ResultMappingError(str(error)) from None
     fields = {
-        "x_min": x1, "y_min": y1, "x_max": x2, "y_max": y2,
-        "score": _number(value.get("score", math.nan), f"{what}.score"),
-        "class_id": int(_number(class_id, f"{what}.class_id", nan_ok=False)),
-        "label": label,
-        "keypoints": [_keypoint(k, f"{what}.keypoints[{i + 1}]") for i, k in enumerate(keypoints)],
+        "x_min": detection.x1, "y_min": detection.y1, "x_max": detection.x2, "y_max": detection.y2,
+        "score": detection.score,
+        "class_id": detection.class_id,
+        "label": detection.label,
+        "keypoints": [{"x": k.x, "y": k.y, "z": k.z, "score": k.score} for k in detection.keypoints or ()],
     }
     return fields, {k: v for k, v in value.items() if k not in _DETECTION_KEYS}
 
