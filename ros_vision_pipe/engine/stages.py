@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ros_vision_pipe.engine.context import FrameContext
@@ -277,3 +277,13 @@ class ModelStages:
     def alive(self) -> bool:
         """Whether any of the three threads is still running."""
         return any(thread.is_alive() for thread in self._threads)
+
+
+def close_all(stages: Iterable[ModelStages]) -> None:
+    """Stop every model's threads, then wait for them all within one second (``JOIN_TIMEOUT_S``)."""
+    stages = list(stages)
+    for each in stages:
+        each.stop()
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    for each in stages:
+        each.join(deadline)

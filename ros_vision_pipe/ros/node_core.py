@@ -32,7 +32,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from ros_vision_pipe.engine.errors import InputError, PipelineClosedError
+from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.live_feed import Intake, collect_results, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
@@ -267,15 +268,14 @@ class PipelineNodeCore:
             return
         self._last_frame = (decoded.image, decoded.encoding)  # the warm-up frame of the next reload
         try:  # never waits: a full pipeline refuses the frame (or drops its oldest, per the config)
-            accepted = self.pipeline.submit(decoded.image, source=topic, encoding=decoded.encoding,
-                                            timestamp=_seconds(header),
-                                            stamp=FrameStamp(header, decoded.image, decoded.encoding), timeout=0.0)
-        except InputError as error:
-            self._reject(topic, error)
-            return
+            intake, error = submit_live(self.pipeline, decoded.image, source=topic, encoding=decoded.encoding,
+                                        timestamp=_seconds(header),
+                                        stamp=FrameStamp(header, decoded.image, decoded.encoding))
         except PipelineClosedError:
             return
-        if not accepted:
+        if intake is Intake.INVALID:
+            self._reject(topic, error)
+        elif intake is Intake.NOT_ACCEPTED:
             self.diagnostics.refused(topic)
 
     def _reject(self, topic: str, error: Exception) -> None:
@@ -292,31 +292,34 @@ class PipelineNodeCore:
         """Collect results in submission order (across generations) and publish them until ``close``."""
         pipeline = self.pipeline
         assert pipeline is not None
-        while not self._closing:
-            try:
-                collected = pipeline.wait_result(timeout=None)
-            except PipelineClosedError:
+        try:
+            collect_results(lambda timeout: pipeline.wait_result(timeout=timeout), self._handle_result,
+                            stop=lambda: self._closing)
+        except PipelineClosedError:
+            return
+
+    def _handle_result(self, collected: tuple[Generation, FrameResult]) -> None:
+        """Publish one collected result (a failed frame is logged, a dropped one only counted)."""
+        if self._closing:
+            return
+        self._results_collected += 1
+        generation, result = collected
+        try:
+            if result.dropped:  # dropped before its main model ran: nothing to publish, counted
                 return
-            if collected is None or self._closing:
-                continue
-            self._results_collected += 1
-            generation, result = collected
-            try:
-                if result.dropped:  # dropped before its main model ran: nothing to publish, counted
-                    continue
-                if result.error:
-                    self.get_logger().error(  # type: ignore[attr-defined]
-                        f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
-                        throttle_duration_sec=WARN_PERIOD_S)
-                self.publish_result(result, generation)
-            except Exception as error:  # publishing must not end the stream; the context may be gone
-                if self._closing:
-                    return
+            if result.error:
                 self.get_logger().error(  # type: ignore[attr-defined]
-                    f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
+                    f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
                     throttle_duration_sec=WARN_PERIOD_S)
-            finally:
-                self._results_handled += 1
+            self.publish_result(result, generation)
+        except Exception as error:  # publishing must not end the stream; the context may be gone
+            if self._closing:
+                return
+            self.get_logger().error(  # type: ignore[attr-defined]
+                f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
+                throttle_duration_sec=WARN_PERIOD_S)
+        finally:
+            self._results_handled += 1
 
     def publish_result(self, result: FrameResult, generation: Generation) -> None:
         """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image."""

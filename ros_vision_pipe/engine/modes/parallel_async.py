@@ -46,7 +46,6 @@ frame; ``results`` maps model -> value (fresh or reused), ``meta`` holds
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -60,7 +59,7 @@ from ros_vision_pipe.engine.errors import PipelineClosedError, ScriptResultError
 from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, OverflowPolicy, ResultStatus
-from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S, ModelJob, ModelStages
+from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
 
 #: Niceness added to the threads of every model but the main one: when the cores are
@@ -330,11 +329,7 @@ class ParallelAsyncMode:
 
     def close(self) -> None:
         """Stop every worker within a second; frames not emitted fail with ``PipelineClosedError``."""
-        for worker in self._workers:
-            worker.stop()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for worker in self._workers:
-            worker.join(deadline)
+        close_all(self._workers)
         with self._lock:
             aggregators = list(self._aggregators.values())
         for aggregator in aggregators:

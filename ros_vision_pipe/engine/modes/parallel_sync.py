@@ -20,7 +20,6 @@ frame skip their remaining stages, and nothing waits for them.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -30,7 +29,7 @@ from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.modes.base import frame_result
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
-from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S, ModelJob, ModelStages
+from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
 
 
@@ -115,8 +114,4 @@ class ParallelSyncMode:
 
     def close(self) -> None:
         """Stop every model's threads within a second; frames in flight fail with ``PipelineClosedError``."""
-        for stages in self._stages:
-            stages.stop()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for stages in self._stages:
-            stages.join(deadline)
+        close_all(self._stages)
