@@ -11,7 +11,7 @@ import numpy as np
 
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import InferenceError, ScriptError, ScriptResultError, frame_suffix
-from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, is_table, to_lua
+from ros_vision_pipe.engine.lua.convert import ConversionError, is_table
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.lua.tensor import Tensor
@@ -143,10 +143,8 @@ class Model:
 
     def lua_context(self, ctx: FrameContext) -> Any:
         """Build the read-only Lua view of ``ctx`` for this model's runtime."""
-        runtime = self.script.runtime
         width, height = ctx.original_size
-        table = to_lua(
-            runtime,
+        table = self.script.to_lua(
             {
                 "frame_id": ctx.frame_id,
                 "timestamp": ctx.timestamp,
@@ -266,7 +264,7 @@ class Model:
                     prepared.state,
                     frame_id=ctx.frame_id,
                 )
-                return from_lua(returned)
+                return self.script.from_lua(returned)
             except ConversionError as error:
                 raise ScriptResultError(
                     f"{self.script.display_name}: postprocess returned an unusable value: "

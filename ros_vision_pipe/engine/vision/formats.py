@@ -288,3 +288,13 @@ def _keypoint_from_lua(value: Any, op: str) -> Keypoint:
         numbers = [_float_or_nan(item, op, "keypoint") for item in value] + [math.nan] * (4 - len(value))
         return Keypoint(*numbers)
     raise fail(op, f"keypoint must be {{x=, y=, z=, score=}} or {{x, y, z, score}}, got {describe(value)}")
+
+
+class DetectionList(list):  # type: ignore[type-arg]
+    """Detections kept typed between models: a list of standard detection dicts.
+
+    ``vp.detections`` returns one. It crosses into Lua as a read-only list view whose rows
+    become Lua tables only when a script indexes them (``#dets``, ``dets[i]``, ``ipairs``),
+    and back into Python as the same detections, without tables in between
+    (``engine/lua/convert.py``). Python code sees a plain list of dicts.
+    """
