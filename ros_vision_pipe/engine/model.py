@@ -12,9 +12,9 @@ import numpy as np
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import InferenceError, ScriptError, ScriptResultError, frame_suffix
 from ros_vision_pipe.engine.lua.convert import ConversionError, is_table
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
-from ros_vision_pipe.engine.lua.tensor import Tensor
 from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
@@ -91,7 +91,7 @@ class Model:
     ) -> None:
         """Assemble a model from its parts (see ``Model.load``).
 
-        ``tasks`` runs the inferences on the model's own lane (inline when omitted).
+        ``tasks`` runs the inferences on the model's own task queue (inline when omitted).
         """
         self.spec = spec
         self._tasks: ModelTaskRunner = tasks or InlineTaskRunner()
@@ -223,7 +223,7 @@ class Model:
             )
 
     def infer(self, prepared: Prepared, frame_id: int) -> list[np.ndarray]:
-        """Run the session on the model's task lane (see ``ModelTaskRunner``)."""
+        """Run the session on the model's task queue (see ``ModelTaskRunner``)."""
         return self._tasks.submit(self.name, partial(self._infer, prepared.feeds, frame_id)).result()
 
     def _infer(self, feeds: dict[str, np.ndarray], frame_id: int) -> list[np.ndarray]:

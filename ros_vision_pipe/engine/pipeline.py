@@ -159,7 +159,7 @@ class Pipeline:
             overlap_frames: Size the sessions for overlapping frames (``submit``):
                 automatic thread counts leave a share of the cores to the Lua stages and
                 ONNX Runtime does not spin. ``submit`` works either way.
-            task_runner: Where each model's inferences run (one lane per model: never two
+            task_runner: Where each model's inferences run (one task queue per model: never two
                 inferences of a model at once, models in parallel). Inline in the engine's
                 own threads by default; the ROS node runs them in per-model callback groups.
             shares_cores: Busy threads outside the engine share the cores (node, replay): the

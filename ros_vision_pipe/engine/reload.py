@@ -6,7 +6,7 @@ Three collaborators, all ROS-free (the node in ``ros/reload.py`` drives them):
   (path, size, modification time) and session options did not change, so that editing a Lua
   script reloads in milliseconds instead of re-creating the ONNX Runtime session.
 - ``ModelSwitches``: per-model on/off switches shared by every generation; a disabled model's
-  ``preprocess`` is not called (its result is SKIPPED, its lane idles, serial dependents see nil).
+  ``preprocess`` is not called (its result is SKIPPED, its task queue idles, serial dependents see nil).
 - ``SwappablePipeline``: the generation serving now plus the ones still draining. ``submit`` goes
   to the newest; results come back in submission order, all of an old generation's frames before
   the first frame of the new one, each with the ``Generation`` that produced it. Frame indices go
@@ -211,7 +211,7 @@ class PipelineBuilder:
 
     Args:
         session_factory: Builds a session the cache does not hold.
-        task_runner: Where each model's inferences run (shared by every generation: one lane per
+        task_runner: Where each model's inferences run (shared by every generation: one task queue per
             model name, so an old and a new generation never run one session twice at once).
         switches: The on/off switches every generation's models obey.
         shares_cores: Busy threads outside the engine share the cores (the node): sessions do not

@@ -8,7 +8,7 @@ One module per concept:
 * ``typestore.py``: the former name of ``ros_vision_pipe.messages.typestore``;
 * ``bag_reader.py``: image messages from rosbag2 (sqlite3, MCAP) and ROS 1 bags; ``bag_source.py``
   opens the storage, and ``salvage.py`` reads truncated MCAP / ROS 1 files up to the damage;
-* ``session.py``: ``replay_bag(options)``, with ``offline.py`` (lossless) and ``realtime.py``
+* ``bag_replay.py``: ``replay_bag(options)``, with ``offline.py`` (lossless) and ``realtime.py``
   (recorded pace) feeding the pipeline, ``timeline.py`` pacing, ``background.py`` reading
   and writing off the pipeline's thread, ``result_bag.py`` writing the output bag;
 * ``report.py``: what a replay did (``ReplayReport``); ``report_output.py``: the per-model table,
@@ -40,7 +40,7 @@ _LAZY = {
     "ReplayOptions": "ros_vision_pipe.replay.options",
     "ReplayMode": "ros_vision_pipe.replay.report",
     "ReplayReport": "ros_vision_pipe.replay.report",
-    "replay_bag": "ros_vision_pipe.replay.session",
+    "replay_bag": "ros_vision_pipe.replay.bag_replay",
 }
 
 

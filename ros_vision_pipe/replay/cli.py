@@ -130,7 +130,7 @@ def _default_topics(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     from ros_vision_pipe.replay.bag_reader import ImageBagReader
-    from ros_vision_pipe.replay.session import replay_bag
+    from ros_vision_pipe.replay.bag_replay import replay_bag
 
     args.topics = _default_topics(args)
     realtime = args.realtime or args.rate is not None

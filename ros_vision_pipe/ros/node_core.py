@@ -10,7 +10,7 @@ step            does
                 the per-model parameters, the result thread, the config watcher
 ``_activate``   image subscriptions, the /diagnostics and input-watch timers
 ``_deactivate`` destroy the subscriptions and timers, wait until every frame taken is published
-``close``       stop the watcher, the task lanes, every pipeline generation, the result thread
+``close``       stop the watcher, the model task queues, every pipeline generation, the result thread
 ==============  ===========================================================================
 
 Callback groups and threads are described in node.py.
@@ -114,10 +114,10 @@ class PipelineNodeCore:
             self.config: NodeConfig = self._reread_config()
         else:
             self.config = declare_parameters(self)  # type: ignore[arg-type]
-        self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one lane per model, on demand
+        self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one task queue per model, on demand
         self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True)
         try:
-            first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run lanes
+            first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run task queues
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)
             raise (error.__cause__ or error) from None
         self.pipeline = SwappablePipeline(first)
@@ -149,7 +149,7 @@ class PipelineNodeCore:
             self._parameter_callback_added = True
         self.reloader = Reloader(self.builder, self.pipeline, lambda: self._last_frame, self._prepare_generation,
                                  self._log_reload)
-        # reload group: one reload at a time, in parallel with intake and the models' lanes it needs.
+        # reload group: one reload at a time, in parallel with intake and the models' task queues it needs.
         self.reload_group = MutuallyExclusiveCallbackGroup()
         self.reload_service = self.create_service(  # type: ignore[attr-defined]
             Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
@@ -355,7 +355,7 @@ class PipelineNodeCore:
     # -- reload ---------------------------------------------------------------------------
 
     def _prepare_generation(self, generation: Generation) -> None:
-        """Publishers, lanes and parameters of the new generation's models; the current switch values."""
+        """Publishers, task queues and parameters of the new generation's models; the current switch values."""
         names = tuple(generation.pipeline.models)
         self._model_outputs(names)
         self.model_parameters.declare(generation.pipeline.spec)

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ros_vision_pipe.replay.bag_replay import replay_bag
 from ros_vision_pipe.replay.image_bag import Storage
 from ros_vision_pipe.replay.options import ReplayOptions
 from ros_vision_pipe.replay.progress import NoProgress, make_progress
 from ros_vision_pipe.replay.report import ReplayReport
 from ros_vision_pipe.replay.report_output import format_table, plot_report, report_dict, write_json
-from ros_vision_pipe.replay.session import replay_bag
 
 
 @pytest.fixture

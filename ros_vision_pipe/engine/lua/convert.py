@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from lupa import lua54 as lua
 
-from ros_vision_pipe.engine.lua.tensor import Tensor
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.vision.formats import DetectionList
 
 #: Deepest nesting converted; deeper tables are almost certainly cyclic.

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ros_vision_pipe.engine.lua.convert import to_lua
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
-from ros_vision_pipe.engine.lua.tensor import Tensor
 
 _LOG = logging.getLogger("ros_vision_pipe.lua")
 

@@ -31,10 +31,10 @@ from ros_vision_pipe.engine.errors import (
     frame_suffix,
 )
 from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
+from ros_vision_pipe.engine.lua.handles import TENSOR_ATTRIBUTES, Tensor
 from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, PATTERN_COST_LIMIT, ScriptLimits
 from ros_vision_pipe.engine.lua.prelude import PRELUDE
 from ros_vision_pipe.engine.lua.source import decode_source, read_source
-from ros_vision_pipe.engine.lua.tensor import TENSOR_ATTRIBUTES, Tensor
 from ros_vision_pipe.engine.vision.formats import DetectionList
 
 _LOG = logging.getLogger("ros_vision_pipe.lua")
