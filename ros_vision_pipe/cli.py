@@ -72,11 +72,12 @@ def _run_frames(args: argparse.Namespace, out: TextIO) -> int:
             else:
                 print("\n".join(frame_lines(result)), file=out, flush=True)
         wall = time.perf_counter() - start
+        stats = pipeline.stats()
     if quiet_bar is not None:
         quiet_bar.close()
     if summary.all_failed:
         print(all_failed_message(summary), file=sys.stderr, flush=True)
-    print(summary.table(wall), file=sys.stderr if args.json else out)
+    print(summary.table(wall, stats), file=sys.stderr if args.json else out)
     return 2 if summary.all_failed else 0
 
 
