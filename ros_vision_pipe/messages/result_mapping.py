@@ -357,21 +357,23 @@ def fused_result_fields(
 # -- building messages --------------------------------------------------------------------
 
 
-def fill(factory: MessageFactory, type_name: str, fields: Mapping[str, Any]) -> Any:
+def fill(factory: MessageFactory, type_name: str, fields: Mapping[str, Any],
+         message_fields: Mapping[str, Mapping[str, str]] = MESSAGE_FIELDS) -> Any:
     """Build a message of ``type_name`` from nested fields.
 
-    Dicts (and lists of dicts) in a field that ``MESSAGE_FIELDS`` marks as nested are built
+    Dicts (and lists of dicts) in a field that ``message_fields`` (``MESSAGE_FIELDS``; the
+    vision_msgs types: ``vision_msgs_mapping.VISION_MESSAGE_FIELDS``) marks as nested are built
     recursively; anything else (numbers, strings, numpy arrays, ready-made messages) is handed
     to ``factory`` unchanged.
     """
-    nested = MESSAGE_FIELDS.get(type_name, {})
+    nested = message_fields.get(type_name, {})
     built: dict[str, Any] = {}
     for key, value in fields.items():
         inner = nested.get(key)
         if inner is not None and isinstance(value, Mapping):
-            value = fill(factory, inner, value)
+            value = fill(factory, inner, value, message_fields)
         elif inner is not None and isinstance(value, list):
-            value = [fill(factory, inner, v) if isinstance(v, Mapping) else v for v in value]
+            value = [fill(factory, inner, v, message_fields) if isinstance(v, Mapping) else v for v in value]
         built[key] = value
     return factory(type_name, built)
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ros_vision_pipe.messages.result_mapping import fill
+
 DETECTION2D_ARRAY = "vision_msgs/msg/Detection2DArray"
 DETECTION2D = "vision_msgs/msg/Detection2D"
 OBJECT_HYPOTHESIS_WITH_POSE = "vision_msgs/msg/ObjectHypothesisWithPose"
@@ -71,16 +73,7 @@ def detection2d_array_fields(model_fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def fill_vision(factory: Any, type_name: str, fields: Mapping[str, Any]) -> Any:
     """Build a vision_msgs message bottom-up with a ``result_mapping.MessageFactory``."""
-    nested = VISION_MESSAGE_FIELDS.get(type_name, {})
-    built: dict[str, Any] = {}
-    for key, value in fields.items():
-        inner = nested.get(key)
-        if inner is not None and isinstance(value, Mapping):
-            value = fill_vision(factory, inner, value)
-        elif inner is not None and isinstance(value, list):
-            value = [fill_vision(factory, inner, v) if isinstance(v, Mapping) else v for v in value]
-        built[key] = value
-    return factory(type_name, built)
+    return fill(factory, type_name, fields, VISION_MESSAGE_FIELDS)
 
 
 __all__ = ["DETECTION2D", "DETECTION2D_ARRAY", "VISION_MESSAGE_FIELDS", "detection2d_array_fields",
