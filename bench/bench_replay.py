@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 from ros_vision_pipe.engine.pipeline import Pipeline  # noqa: E402
 from ros_vision_pipe.frames import iter_frames  # noqa: E402
 from ros_vision_pipe.replay.bag_reader import ImageBagReader  # noqa: E402
+from ros_vision_pipe.replay.bag_replay import replay_bag, replay_pipeline  # noqa: E402
 from ros_vision_pipe.replay.image_bag import ImageTopicSpec, Storage, write_image_bag  # noqa: E402
 from ros_vision_pipe.replay.options import Driver, ReplayOptions  # noqa: E402
-from ros_vision_pipe.replay.session import replay_bag, replay_pipeline  # noqa: E402
 
 
 def memory_fps(config: Path, frames: Sequence[tuple[np.ndarray, str, str]], replay_settings: bool) -> float:

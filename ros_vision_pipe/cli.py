@@ -24,8 +24,8 @@ from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.extras import missing_dependency_message
 from ros_vision_pipe.frames import FrameSourceError, iter_frames
+from ros_vision_pipe.messages.result_mapping import to_json
 from ros_vision_pipe.replay.progress import make_progress
-from ros_vision_pipe.result_mapping import to_json
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -72,11 +72,12 @@ def _run_frames(args: argparse.Namespace, out: TextIO) -> int:
             else:
                 print("\n".join(frame_lines(result)), file=out, flush=True)
         wall = time.perf_counter() - start
+        stats = pipeline.stats()
     if quiet_bar is not None:
         quiet_bar.close()
     if summary.all_failed:
         print(all_failed_message(summary), file=sys.stderr, flush=True)
-    print(summary.table(wall), file=sys.stderr if args.json else out)
+    print(summary.table(wall, stats), file=sys.stderr if args.json else out)
     return 2 if summary.all_failed else 0
 
 

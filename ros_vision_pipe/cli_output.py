@@ -4,20 +4,18 @@
   latency, at most ``WIDTH`` columns), then, indented, each model error in full and each
   recognised text line in full (OCR: the text is the point);
 * ``RunSummary``: counts frames with a failed model while the run goes, and formats the
-  per-model table (``WIDTH`` columns at most; ``-`` where a model never ran);
+  per-model table from the engine's counters (``Pipeline.stats()``; ``WIDTH`` columns at most;
+  ``-`` where a model never ran);
 * ``all_failed_message``: the first line printed when every frame failed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ros_vision_pipe.engine.records import FrameResult, ModelOutcome, ResultStatus
-from ros_vision_pipe.result_mapping import to_json
+from ros_vision_pipe.engine.records import FrameResult, ModelOutcome, PipelineStats, ResultStatus
+from ros_vision_pipe.messages.result_mapping import to_json
 
 #: Widest line printed (the frame lines and the table).
 WIDTH = 100
@@ -91,7 +89,7 @@ def frame_lines(result: FrameResult, width: int = WIDTH) -> list[str]:
 
 @dataclass
 class RunSummary:
-    """Counts of a run, fed frame by frame (``add``), formatted by ``table``.
+    """Frame counts of a run, fed frame by frame (``add``); ``table`` adds the engine's per-model counters.
 
     Attributes:
         frames: Frames run.
@@ -102,11 +100,9 @@ class RunSummary:
     frames: int = 0
     failed: int = 0
     first_error: str | None = None
-    _counts: dict[str, dict[ResultStatus, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
-    _latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, result: FrameResult) -> None:
-        """Count one frame's outcomes."""
+        """Count one frame."""
         self.frames += 1
         errors = [o for o in result.outcomes.values() if o.status is ResultStatus.ERROR]
         if errors or (result.error and not result.outcomes):
@@ -114,30 +110,33 @@ class RunSummary:
             if self.first_error is None:
                 self.first_error = (f"model {errors[0].model!r}: {errors[0].error}" if errors
                                     else str(result.error))
-        for name, outcome in result.outcomes.items():
-            self._counts[name][outcome.status] += 1
-            if outcome.status is ResultStatus.OK:
-                self._latencies[name].append(outcome.latency_ms)
 
     @property
     def all_failed(self) -> bool:
         """Every frame failed (and there was at least one)."""
         return self.frames > 0 and self.failed == self.frames
 
-    def table(self, wall_s: float) -> str:
-        """Totals line, failure line when frames failed, and the per-model table (``-``: never ran)."""
+    def table(self, wall_s: float, stats: PipelineStats) -> str:
+        """Totals line, failure line when frames failed, and the per-model table (``-``: never ran).
+
+        The per-model rows are a view of the engine's counters (``Pipeline.stats()``), summed
+        over sources; mean and p95 are the engine's, over its recent window of runs.
+        """
         rate = self.frames / wall_s if wall_s > 0 else 0.0
         lines = [f"{self.frames} frames in {wall_s:.2f} s ({rate:.1f} frames/s)"
                  + (f"; {self.failed} of {self.frames} frames failed" if self.failed else "")]
         lines.append(f"{'model':<16} {'ran':>6} {'skipped':>8} {'reused':>7} {'errors':>7} "
                      f"{'mean ms':>9} {'p95 ms':>9}")
-        for name, by_status in self._counts.items():
-            samples = self._latencies[name]
-            mean = f"{float(np.mean(samples)):.1f}" if samples else "-"
-            p95 = f"{float(np.percentile(samples, 95)):.1f}" if samples else "-"
+        names = list(dict.fromkeys(row.model for row in stats.models))
+        for name in names:
+            rows = [row for row in stats.models if row.model == name]
+            samples = sum(row.latency_samples for row in rows)
+            mean = (f"{sum(row.latency_mean_ms * row.latency_samples for row in rows) / samples:.1f}"
+                    if samples else "-")
+            p95 = f"{max(row.latency_p95_ms for row in rows if row.latency_samples):.1f}" if samples else "-"
             lines.append(
-                f"{_clip(name, 16):<16} {by_status[ResultStatus.OK]:>6} {by_status[ResultStatus.SKIPPED]:>8} "
-                f"{by_status[ResultStatus.REUSED]:>7} {by_status[ResultStatus.ERROR]:>7} {mean:>9} {p95:>9}")
+                f"{_clip(name, 16):<16} {sum(r.runs for r in rows):>6} {sum(r.skipped for r in rows):>8} "
+                f"{sum(r.reused for r in rows):>7} {sum(r.errors for r in rows):>7} {mean:>9} {p95:>9}")
         return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Reading and validating the pipeline configuration Lua file (spec 3.6).
+"""Reading and validating the pipeline configuration Lua file (docs/execution-modes.md, Configuration).
 
 A configuration either returns a table or sets globals::
 

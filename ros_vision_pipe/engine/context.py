@@ -1,4 +1,4 @@
-"""FrameContext: the per-frame record every model reads and writes (spec 3.1)."""
+"""FrameContext: the per-frame record every model reads and writes (docs/execution-modes.md, Context)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,19 @@ class FrameContext:
     ) -> FrameContext:
         """Validate the image and build a context around a read-only view of it."""
         checked = validate_image(image, encoding, source=source, frame_id=frame_id)
+        return cls.from_checked(frame_id, checked, encoding=encoding, source=source, timestamp=timestamp)
+
+    @classmethod
+    def from_checked(
+        cls,
+        frame_id: int,
+        checked: np.ndarray,
+        *,
+        encoding: str = "rgb8",
+        source: str = "default",
+        timestamp: float | None = None,
+    ) -> FrameContext:
+        """Build a context around a read-only view of an image ``validate_image`` returned."""
         view = checked.view()
         view.flags.writeable = False
         return cls(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -12,11 +11,11 @@ import numpy as np
 
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import InferenceError, ScriptError, ScriptResultError, frame_suffix
-from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, is_table, to_lua
+from ros_vision_pipe.engine.lua.convert import ConversionError, is_table
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
-from ros_vision_pipe.engine.lua.tensor import Tensor
-from ros_vision_pipe.engine.records import ModelOutcome, ModelSpec, ResultStatus
+from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 
@@ -92,7 +91,7 @@ class Model:
     ) -> None:
         """Assemble a model from its parts (see ``Model.load``).
 
-        ``tasks`` runs the inferences on the model's own lane (inline when omitted).
+        ``tasks`` runs the inferences on the model's own task queue (inline when omitted).
         """
         self.spec = spec
         self._tasks: ModelTaskRunner = tasks or InlineTaskRunner()
@@ -144,10 +143,8 @@ class Model:
 
     def lua_context(self, ctx: FrameContext) -> Any:
         """Build the read-only Lua view of ``ctx`` for this model's runtime."""
-        runtime = self.script.runtime
         width, height = ctx.original_size
-        table = to_lua(
-            runtime,
+        table = self.script.to_lua(
             {
                 "frame_id": ctx.frame_id,
                 "timestamp": ctx.timestamp,
@@ -164,7 +161,7 @@ class Model:
         return self.script.readonly(table, "ctx")
 
     def preprocess(self, ctx: FrameContext) -> Prepared | None:
-        """Run the script's ``preprocess``; None means skip this model (spec 3.3)."""
+        """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial)."""
         with self.script.lock:
             try:
                 returned = self.script.call(
@@ -226,7 +223,7 @@ class Model:
             )
 
     def infer(self, prepared: Prepared, frame_id: int) -> list[np.ndarray]:
-        """Run the session on the model's task lane (see ``ModelTaskRunner``)."""
+        """Run the session on the model's task queue (see ``ModelTaskRunner``)."""
         return self._tasks.submit(self.name, partial(self._infer, prepared.feeds, frame_id)).result()
 
     def _infer(self, feeds: dict[str, np.ndarray], frame_id: int) -> list[np.ndarray]:
@@ -267,7 +264,7 @@ class Model:
                     prepared.state,
                     frame_id=ctx.frame_id,
                 )
-                return from_lua(returned)
+                return self.script.from_lua(returned)
             except ConversionError as error:
                 raise ScriptResultError(
                     f"{self.script.display_name}: postprocess returned an unusable value: "
@@ -277,19 +274,3 @@ class Model:
                 table = handle = returned = None
                 exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
                 self.script.collect(full=exposed >= FULL_COLLECT_BYTES)
-
-    def run(self, ctx: FrameContext) -> ModelOutcome:
-        """Preprocess, infer and postprocess one frame (single and serial modes)."""
-        start = time.perf_counter()
-        prepared = self.preprocess(ctx)
-        if prepared is None:
-            return ModelOutcome(
-                self.name, ResultStatus.SKIPPED, None, ctx.frame_id,
-                latency_ms=(time.perf_counter() - start) * 1e3,
-            )
-        outputs = self.infer(prepared, ctx.frame_id)
-        value = self.postprocess(outputs, ctx, prepared)
-        return ModelOutcome(
-            self.name, ResultStatus.OK, value, ctx.frame_id,
-            latency_ms=(time.perf_counter() - start) * 1e3,
-        )

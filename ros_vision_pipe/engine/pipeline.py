@@ -15,10 +15,10 @@ import numpy as np
 from ros_vision_pipe.engine.config import LoadedConfig, load_config
 from ros_vision_pipe.engine.context import FrameContext, validate_image
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.frame_pipeline import FramePipeline, FrameStarter, SequentialStages
 from ros_vision_pipe.engine.model import Model, SessionFactory
 from ros_vision_pipe.engine.modes.base import ModeRunner
 from ros_vision_pipe.engine.modes.sequential import SequentialMode
+from ros_vision_pipe.engine.pending_frames import PendingFrames
 from ros_vision_pipe.engine.records import FrameResult, Mode, PipelineSpec, PipelineStats
 from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S
@@ -27,22 +27,46 @@ from ros_vision_pipe.engine.tasks import ModelTaskRunner
 
 
 def default_intra_op_threads(
-    mode: Mode, model_count: int, cpu_count: int | None = None, *, frame_pipeline: bool = False
+    mode: Mode, model_count: int, cpu_count: int | None = None, *, overlap_frames: bool = False,
+    frame_pipeline: bool = False,
 ) -> int:
     """Threads per inference when a model does not set ``intra_op_threads``.
 
     Sequential modes let ONNX Runtime use every core (0 = its default). Parallel
     modes share the cores between the N models so N concurrent inferences do not
-    oversubscribe them (cores // N, at least 1). With the frame-level pipeline the
+    oversubscribe them (cores // N, at least 1). When frames overlap (``submit``) the
     inferences of consecutive frames also overlap with the Lua stages, so one share
     more is kept for preprocess/postprocess: cores // (N + 1), at least 1.
+    ``frame_pipeline`` is the former name of ``overlap_frames``.
     """
     cores = cpu_count or os.cpu_count() or 1
-    if frame_pipeline:
+    if overlap_frames or frame_pipeline:
         return max(1, cores // (max(1, model_count) + 1))
     if mode in (Mode.SINGLE, Mode.SERIAL):
         return 0
     return max(1, cores // max(1, model_count))
+
+
+def session_options(
+    mode: Mode, model_count: int, *, overlap_frames: bool = False, shares_cores: bool = False
+) -> tuple[int, bool]:
+    """The one decision of how a pipeline's ONNX Runtime sessions use the cores.
+
+    Args:
+        mode: Execution mode.
+        model_count: Models in the pipeline.
+        overlap_frames: Frames overlap (``submit``): the Lua stages need cores too.
+        shares_cores: Busy threads outside the engine share the cores (the ROS node's DDS and
+            executor, replay's reader and writer): idle intra-op threads must not spin.
+
+    Returns:
+        (threads per inference for a model that does not set ``intra_op_threads``, whether the
+        intra-op threads may spin). Sequential modes alone on the machine spin (lowest latency);
+        parallel modes, overlapped frames and shared machines do not.
+    """
+    threads = default_intra_op_threads(mode, model_count, overlap_frames=overlap_frames)
+    parallel = overlap_frames or mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
+    return threads, not (parallel or shares_cores)
 
 
 def build_runner(
@@ -60,7 +84,7 @@ def build_runner(
     mode = config.spec.mode
     stats = stats or StatsCollector(mode, tuple(model.name for model in models))
     if mode in (Mode.SINGLE, Mode.SERIAL):
-        return SequentialMode(config, models)
+        return SequentialMode(config, models, stats)
     if mode is Mode.PARALLEL_SYNC:
         from ros_vision_pipe.engine.modes.parallel_sync import ParallelSyncMode
 
@@ -77,10 +101,10 @@ class Pipeline:
     (``frame_id`` 0, 1, 2, ... per source), and in parallel_async its own worker
     queues and aggregator state.
 
-    Two interfaces, usable together: ``run`` (synchronous, one frame) and the
-    frame-level pipeline of spec 3.8 (``submit``, ``try_get_result``,
-    ``wait_result``), where consecutive frames overlap and results come back in
-    submission order.
+    Two interfaces, usable together, over one path (docs/execution-modes.md): ``run``
+    (synchronous, one frame: the mode's ``start`` and a wait) and ``submit`` /
+    ``try_get_result`` / ``wait_result``, where consecutive frames overlap and results
+    come back in submission order (``PendingFrames`` calls the same ``start``).
 
     Example::
 
@@ -109,8 +133,7 @@ class Pipeline:
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._frames: FramePipeline | None = None
-        self._sequential_stages: SequentialStages | None = None
+        self._frames: PendingFrames | None = None
 
     @classmethod
     def from_config(
@@ -119,8 +142,10 @@ class Pipeline:
         *,
         session_factory: SessionFactory = default_session_factory,
         lossless: bool = False,
-        frame_pipeline: bool = False,
+        overlap_frames: bool = False,
         task_runner: ModelTaskRunner | None = None,
+        shares_cores: bool = False,
+        frame_pipeline: bool = False,
     ) -> Pipeline:
         """Load a configuration file, its models and scripts, and start the mode's runner.
 
@@ -131,27 +156,30 @@ class Pipeline:
             lossless: parallel_async: every frame is processed by every model scheduled
                 on it and emitted only then; queues block instead of dropping (offline
                 bag replay). No effect on the other modes, which never drop.
-            frame_pipeline: Size the sessions for the frame-level pipeline (``submit``):
+            overlap_frames: Size the sessions for overlapping frames (``submit``):
                 automatic thread counts leave a share of the cores to the Lua stages and
                 ONNX Runtime does not spin. ``submit`` works either way.
-            task_runner: Where each model's inferences run (one lane per model: never two
+            task_runner: Where each model's inferences run (one task queue per model: never two
                 inferences of a model at once, models in parallel). Inline in the engine's
                 own threads by default; the ROS node runs them in per-model callback groups.
+            shares_cores: Busy threads outside the engine share the cores (node, replay): the
+                sessions do not spin (``session_options``).
+            frame_pipeline: Former name of ``overlap_frames``.
 
         Raises:
             ConfigError, ModelLoadError, ScriptError: naming the file and model at fault.
         """
         config = load_config(path)
         spec = config.spec
-        default_threads = default_intra_op_threads(spec.mode, len(spec.models), frame_pipeline=frame_pipeline)
-        parallel = frame_pipeline or spec.mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
+        default_threads, allow_spinning = session_options(
+            spec.mode, len(spec.models), overlap_frames=overlap_frames or frame_pipeline, shares_cores=shares_cores)
         models = [
             Model.load(
                 model_spec,
                 intra_op_threads=(
                     default_threads if model_spec.intra_op_threads is None else model_spec.intra_op_threads
                 ),
-                allow_spinning=not parallel,
+                allow_spinning=allow_spinning,
                 display_root=spec.config_file.parent,
                 session_factory=session_factory,
                 tasks=task_runner,
@@ -186,9 +214,11 @@ class Pipeline:
         if frame_id is None:
             with self._lock:
                 upcoming = self._counters.get(source, 0)
-            validate_image(image, encoding, source=source, frame_id=upcoming)
-        index = self.next_frame_id(source) if frame_id is None else frame_id
-        return FrameContext.create(index, image, encoding=encoding, source=source, timestamp=timestamp)
+            checked = validate_image(image, encoding, source=source, frame_id=upcoming)
+            frame_id = self.next_frame_id(source)
+        else:
+            checked = validate_image(image, encoding, source=source, frame_id=frame_id)
+        return FrameContext.from_checked(frame_id, checked, encoding=encoding, source=source, timestamp=timestamp)
 
     def run(
         self,
@@ -217,34 +247,24 @@ class Pipeline:
         ctx = self.make_context(image, source=source, encoding=encoding, timestamp=timestamp, frame_id=frame_id)
         self._stats.count(frames_in=1)
         try:
-            result = self._runner.process(ctx)
+            result = self._runner.start(ctx, inline=True).result()
         except BaseException:
             self._stats.count(frames_failed=1)
             raise
-        if self.spec.mode in (Mode.SINGLE, Mode.SERIAL):  # the other runners count where outcomes arise
-            for outcome in result.outcomes.values():
-                self._stats.record(ctx.source, outcome)
-        self._stats.count(frames_out=1, frames_failed=1 if result.error and not result.dropped else 0)
+        self._stats.collected(result)
         if stamp is not None:
             result = replace(result, stamp=stamp)
         return result
 
-    # -- frame-level pipeline (spec 3.8) -------------------------------------------------
+    # -- overlapped frames: submit / try_get_result / wait_result -----------------------
 
-    def _frame_pipeline(self) -> FramePipeline:
+    def _frame_pipeline(self) -> PendingFrames:
         with self._lock:
             if self._closed:
                 raise PipelineClosedError("the pipeline is closed")
             if self._frames is None:
-                starter: FrameStarter
-                if self.spec.mode in (Mode.SINGLE, Mode.SERIAL):
-                    self._sequential_stages = SequentialStages(
-                        self.config, list(self.models.values()), self._stats)
-                    starter = self._sequential_stages
-                else:
-                    starter = self._runner  # type: ignore[assignment]  # parallel runners start frames
-                self._frames = FramePipeline(
-                    starter, self.spec.mode, max_pending=self.spec.max_pending_frames,
+                self._frames = PendingFrames(
+                    self._runner, self.spec.mode, max_pending=self.spec.max_pending_frames,
                     overflow=self.spec.submit_overflow, stats=self._stats)
             return self._frames
 
@@ -355,8 +375,6 @@ class Pipeline:
         if self._frames is not None:
             self._frames.stop()
         self._runner.close()
-        if self._sequential_stages is not None:
-            self._sequential_stages.close(deadline)
         if self._frames is not None:
             self._frames.join(deadline)
         for model in self.models.values():  # remote sessions hold connections and shared memory

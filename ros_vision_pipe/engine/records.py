@@ -16,7 +16,7 @@ from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, ScriptLimits
 
 
 class Mode(enum.Enum):
-    """Execution mode of a pipeline (spec 3.2-3.5)."""
+    """Execution mode of a pipeline (docs/execution-modes.md)."""
 
     SINGLE = "single"
     SERIAL = "serial"
@@ -28,7 +28,7 @@ class ResultStatus(enum.Enum):
     """What happened to one model on one frame."""
 
     OK = "ok"  # computed on this frame
-    SKIPPED = "skipped"  # preprocess returned nil (spec 3.3), or the frame is not on the model's interval yet
+    SKIPPED = "skipped"  # preprocess returned nil, or the frame is not on the model's interval yet
     ERROR = "error"  # the model failed on this frame (per-worker isolation, parallel_async)
     REUSED = "reused"  # parallel_async: latest result of an earlier frame
 
@@ -75,7 +75,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class PipelineSpec:
-    """A validated pipeline configuration (spec 3.6).
+    """A validated pipeline configuration (docs/execution-modes.md, Configuration).
 
     Attributes:
         config_file: The Lua configuration file it was read from.
@@ -163,6 +163,13 @@ class FrameResult:
     error: str | None = None
     stamp: Any = None
     dropped: bool = False
+
+    @classmethod
+    def failed(cls, frame_id: int, source: str, timestamp: float, mode: Mode, error: BaseException,
+               stamp: Any = None) -> FrameResult:
+        """The result of a frame that ``error`` ended: ``error`` reads ``"<ErrorType>: <message>"``."""
+        return cls(frame_id=frame_id, source=source, timestamp=timestamp, mode=mode,
+                   error=f"{type(error).__name__}: {error}", stamp=stamp)
 
     @property
     def results(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Three collaborators, all ROS-free (the node in ``ros/reload.py`` drives them):
   (path, size, modification time) and session options did not change, so that editing a Lua
   script reloads in milliseconds instead of re-creating the ONNX Runtime session.
 - ``ModelSwitches``: per-model on/off switches shared by every generation; a disabled model's
-  ``preprocess`` is not called (its result is SKIPPED, its lane idles, serial dependents see nil).
+  ``preprocess`` is not called (its result is SKIPPED, its task queue idles, serial dependents see nil).
 - ``SwappablePipeline``: the generation serving now plus the ones still draining. ``submit`` goes
   to the newest; results come back in submission order, all of an old generation's frames before
   the first frame of the new one, each with the ``Generation`` that produced it. Frame indices go
@@ -34,10 +34,9 @@ from ros_vision_pipe.engine.config import load_config
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError
 from ros_vision_pipe.engine.model import Model, Prepared, SessionFactory
-from ros_vision_pipe.engine.pipeline import Pipeline, build_runner, default_intra_op_threads
+from ros_vision_pipe.engine.pipeline import Pipeline, build_runner, session_options
 from ros_vision_pipe.engine.records import (
     FrameResult,
-    Mode,
     ModelOutcome,
     ModelSpec,
     PipelineSpec,
@@ -212,14 +211,17 @@ class PipelineBuilder:
 
     Args:
         session_factory: Builds a session the cache does not hold.
-        task_runner: Where each model's inferences run (shared by every generation: one lane per
+        task_runner: Where each model's inferences run (shared by every generation: one task queue per
             model name, so an old and a new generation never run one session twice at once).
         switches: The on/off switches every generation's models obey.
+        shares_cores: Busy threads outside the engine share the cores (the node): sessions do not
+            spin (``session_options``).
     """
 
     def __init__(self, session_factory: SessionFactory, task_runner: ModelTaskRunner | None = None,
-                 switches: ModelSwitches | None = None) -> None:
+                 switches: ModelSwitches | None = None, *, shares_cores: bool = False) -> None:
         """No generation built yet."""
+        self.shares_cores = shares_cores
         self.sessions = SessionCache(session_factory)
         self.task_runner = task_runner
         self.switches = switches or ModelSwitches()
@@ -245,13 +247,12 @@ class PipelineBuilder:
         try:
             config = load_config(path)
             spec = config.spec
-            threads = default_intra_op_threads(spec.mode, len(spec.models))
-            parallel = spec.mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
+            threads, allow_spinning = session_options(spec.mode, len(spec.models), shares_cores=self.shares_cores)
             models: list[Model] = []
             for model_spec in spec.models:
                 model = SwitchableModel.load(
                     model_spec, intra_op_threads=threads if model_spec.intra_op_threads is None
-                    else model_spec.intra_op_threads, allow_spinning=not parallel,
+                    else model_spec.intra_op_threads, allow_spinning=allow_spinning,
                     display_root=spec.config_file.parent, session_factory=self.sessions, tasks=self.task_runner)
                 model.switches = self.switches  # type: ignore[attr-defined]
                 models.append(model)

@@ -1,6 +1,6 @@
 """One model as three threads: preprocess, inference, postprocess, joined by one-slot buffers.
 
-``ModelStages`` is the unit every threaded mode is built from (spec 3.4, 3.5, 3.8):
+``ModelStages`` is the unit every threaded mode is built from (docs/execution-modes.md):
 a job (one frame for one model) goes through the three stages in order, so while
 frame N is in inference, frame N+1 can be preprocessed and frame N-1
 postprocessed. ONNX Runtime releases the GIL during inference and lupa while Lua
@@ -15,10 +15,9 @@ that dropped or closed the job) and must be quick.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ros_vision_pipe.engine.context import FrameContext
@@ -28,22 +27,12 @@ from ros_vision_pipe.engine.model import Model, Prepared
 from ros_vision_pipe.engine.queues import LaneQueue, QueueClosedError
 from ros_vision_pipe.engine.records import ModelOutcome, OverflowPolicy, ResultStatus
 from ros_vision_pipe.engine.stats import StatsCollector
+from ros_vision_pipe.engine.threads import lower_thread_priority
 
 _LOG = logging.getLogger("ros_vision_pipe.engine")
 
 #: Time ``close`` waits for the threads of all the stages it stops, seconds.
 JOIN_TIMEOUT_S = 1.0
-
-
-def _lower_priority(increment: int) -> None:
-    """Raise the calling thread's niceness by ``increment`` (Linux: per thread; elsewhere a no-op)."""
-    if not hasattr(os, "setpriority"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-    except OSError as error:  # not permitted in this sandbox: run at normal priority
-        _LOG.debug("cannot lower the priority of %s: %s", threading.current_thread().name, error)
 
 
 class ModelJob:
@@ -101,7 +90,7 @@ class ModelStages:
 
     def __init__(self, model: Model, stats: StatsCollector, *, max_queue_size: int | None = None,
                  overflow: OverflowPolicy = OverflowPolicy.BLOCK, nice: int = 0) -> None:
-        """Create the queues and start the three threads."""
+        """Create the queues; the three threads start with the first ``submit``."""
         self.model = model
         self.name = model.name
         self._stats = stats
@@ -114,6 +103,8 @@ class ModelStages:
         self._window = in_flight_window(model)
         self._to_post: LaneQueue[ModelJob] = LaneQueue(f"postprocess buffer of {model.name!r}",
                                                        max(1, self._window - 1))
+        self._threads_lock = threading.Lock()
+        self._started = False
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
                              name=f"vp-{model.name}-pre", daemon=True),
@@ -122,8 +113,15 @@ class ModelStages:
             threading.Thread(target=self._guarded, args=(self._to_post, self._postprocess, None),
                              name=f"vp-{model.name}-post", daemon=True),
         ]
-        for thread in self._threads:
-            thread.start()
+
+    def _start_threads(self) -> None:
+        """Start the three threads on the first queued job (``run_here`` needs none)."""
+        with self._threads_lock:
+            if self._started:
+                return
+            self._started = True
+            for thread in self._threads:
+                thread.start()
 
     # -- producer side ------------------------------------------------------------------
 
@@ -135,11 +133,25 @@ class ModelStages:
         Raises:
             PipelineClosedError: The stages are closed (``job`` did not start).
         """
+        if not self._started:
+            self._start_threads()
         dropped = self.inbox.put(job, job.ctx.source)
         if dropped is not None:
             dropped.dropped = True
             self._stats.record_drop(dropped.ctx.source, self.name)
             self._finish(dropped)
+
+    def run_here(self, job: ModelJob) -> None:
+        """Run ``job``'s three steps in the calling thread, then end it (lowest latency of one frame).
+
+        Raises:
+            PipelineClosedError: The stages are closed (``job`` did not start).
+        """
+        if self.inbox.closed:
+            raise PipelineClosedError(f"model {self.name!r} is closed")
+        for each in (self._preprocess, self._infer, self._postprocess):
+            self._step(job, each)
+        self._finish(job)
 
     def depths(self) -> dict[tuple[str, str], int]:
         """Jobs waiting in the inbox per (source, model)."""
@@ -192,7 +204,7 @@ class ModelStages:
     def _loop(self, source: LaneQueue[ModelJob], step: Callable[[ModelJob], None],
               target: LaneQueue[ModelJob] | None) -> None:
         if self._nice:
-            _lower_priority(self._nice)
+            lower_thread_priority(self._nice)
         while True:
             if target is not None:  # take a job only when the next stage has room: nothing goes stale here
                 target.wait_for_room()
@@ -253,7 +265,7 @@ class ModelStages:
     def join(self, deadline: float) -> None:
         """Wait until ``deadline`` (``time.monotonic()``) for the threads to end (after ``stop``)."""
         for thread in self._threads:
-            if thread is not threading.current_thread():
+            if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     def close(self, deadline: float | None = None) -> None:
@@ -265,3 +277,13 @@ class ModelStages:
     def alive(self) -> bool:
         """Whether any of the three threads is still running."""
         return any(thread.is_alive() for thread in self._threads)
+
+
+def close_all(stages: Iterable[ModelStages]) -> None:
+    """Stop every model's threads, then wait for them all within one second (``JOIN_TIMEOUT_S``)."""
+    stages = list(stages)
+    for each in stages:
+        each.stop()
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    for each in stages:
+        each.join(deadline)

@@ -12,7 +12,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ros_vision_pipe.engine.records import BackendStats, Mode, ModelOutcome, ModelStats, PipelineStats, ResultStatus
+from ros_vision_pipe.engine.records import (
+    BackendStats,
+    FrameResult,
+    Mode,
+    ModelOutcome,
+    ModelStats,
+    PipelineStats,
+    ResultStatus,
+)
 
 #: Recent latencies kept per (source, model) for the mean and p95.
 LATENCY_WINDOW = 256
@@ -90,6 +98,10 @@ class StatsCollector:
             self.frames_failed += frames_failed
             self.frames_rejected += frames_rejected
             self.frames_dropped += frames_dropped
+
+    def collected(self, result: FrameResult) -> None:
+        """Count a frame whose result left the pipeline (``run`` returned it or a caller collected it)."""
+        self.count(frames_out=1, frames_failed=1 if result.error and not result.dropped else 0)
 
     def add_depth_provider(self, provider: DepthProvider) -> None:
         """Register a function reporting queue depths (a mode's worker queues)."""

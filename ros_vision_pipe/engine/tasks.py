@@ -22,7 +22,7 @@ class ModelTaskRunner(Protocol):
     """Runs model tasks: serial per model, parallel across models."""
 
     def submit(self, model: str, task: Callable[[], T]) -> Future[T]:
-        """Schedule ``task`` on ``model``'s lane; the future holds its result or exception."""
+        """Schedule ``task`` on ``model``'s own queue; the future holds its result or exception."""
         ...
 
     def close(self) -> None:

@@ -9,12 +9,13 @@ thread's exception to their owner, at the position where it happened.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from ros_vision_pipe.engine.threads import lower_thread_priority
 
 T = TypeVar("T")
 
@@ -24,17 +25,6 @@ _POLL_S = 0.05
 #: Niceness added to the reader and writer threads: on contended cores the kernel runs the
 #: pipeline's threads first; the reader keeps up in their gaps, ``depth`` items ahead.
 BACKGROUND_NICE = 5
-
-
-def lower_thread_priority(increment: int) -> None:
-    """Raise the calling thread's niceness by ``increment`` (Linux: per thread; elsewhere nothing)."""
-    if increment <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-    except OSError:  # not permitted here: normal priority
-        pass
 
 
 class _End:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from ros_vision_pipe.image_encoding import DecodedImage, decode_compressed, decode_raw
+from ros_vision_pipe.messages.image_encoding import DecodedImage, decode_compressed, decode_raw
 from ros_vision_pipe.replay.bag_source import StorageFailure, describe_paths, open_source
 from ros_vision_pipe.replay.errors import (
     CorruptBagError,

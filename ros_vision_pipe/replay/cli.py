@@ -130,7 +130,7 @@ def _default_topics(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
     from ros_vision_pipe.replay.bag_reader import ImageBagReader
-    from ros_vision_pipe.replay.session import replay_bag
+    from ros_vision_pipe.replay.bag_replay import replay_bag
 
     args.topics = _default_topics(args)
     realtime = args.realtime or args.rate is not None
@@ -170,7 +170,7 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _play(args: argparse.Namespace, out: TextIO, ros_args: Sequence[str]) -> int:
-    from ros_vision_pipe.replay.player import PlayOptions, play_main
+    from ros_vision_pipe.ros.bag_player import PlayOptions, play_main
 
     remap = []
     for item in args.remap:

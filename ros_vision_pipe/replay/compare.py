@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ros_vision_pipe.engine.vision.boxes import pairwise_iou as box_iou
+from ros_vision_pipe.messages.result_mapping import FUSED_RESULT, MODEL_RESULT, status_name
 from ros_vision_pipe.replay.errors import BagOpenError, ResultBagError
-from ros_vision_pipe.result_mapping import FUSED_RESULT, MODEL_RESULT, STATUS_CODES
-
-STATUS_NAMES = {code: status.value for status, code in STATUS_CODES.items()}
 
 #: Frame key: (source, header stamp ns, occurrence of that stamp on that source).
 FrameKey = tuple[str, int, int]
@@ -175,7 +174,7 @@ def _view(msg: Any) -> ModelView:
         first = msg.classifications[0]
         top = first.label or str(first.class_id)
     return ModelView(
-        status=STATUS_NAMES.get(int(msg.status), str(msg.status)),
+        status=status_name(msg.status),
         boxes=boxes,
         scores=np.array([d.score for d in detections], dtype=np.float64),
         class_ids=np.array([d.class_id for d in detections], dtype=np.int64),
@@ -198,7 +197,7 @@ def load_results(path: Path | str, topics: list[str] | None = None) -> ResultRun
     """
     from rosbags.highlevel import AnyReader
 
-    from ros_vision_pipe.replay.typestore import package_typestore
+    from ros_vision_pipe.messages.typestore import package_typestore
 
     bag = Path(path)
     if not bag.exists():
@@ -247,23 +246,6 @@ def load_results(path: Path | str, topics: list[str] | None = None) -> ResultRun
     finally:
         reader.close()
     return ResultRun(str(bag), tuple(c.topic for c in connections), frames, metadata)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (N x 4) with every box of ``b`` (M x 4): N x M."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return iou
 
 
 def match_detections(a: ModelView, b: ModelView, threshold: float) -> list[tuple[int, int, float]]:

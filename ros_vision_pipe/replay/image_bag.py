@@ -24,7 +24,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from ros_vision_pipe.frames import Frame
-from ros_vision_pipe.image_encoding import encode_raw
+from ros_vision_pipe.messages.image_encoding import encode_raw
 from ros_vision_pipe.replay.errors import OutputBagError
 
 IMAGE = "sensor_msgs/msg/Image"

@@ -32,13 +32,11 @@ def run_frame(pipeline: Pipeline, frame: BagFrame, frame_id: int) -> FrameResult
     except PipelineClosedError:
         raise
     except EngineError as error:
-        return FrameResult(frame_id, frame.topic, frame.stamp.seconds, pipeline.spec.mode,
-                           error=f"{type(error).__name__}: {error}", stamp=frame)
+        return FrameResult.failed(frame_id, frame.topic, frame.stamp.seconds, pipeline.spec.mode, error, frame)
 
 
 def _submit_failed(pipeline: Pipeline, frame: BagFrame, error: EngineError) -> FrameResult:
-    return FrameResult(frame.index, frame.topic, frame.stamp.seconds, pipeline.spec.mode,
-                       error=f"{type(error).__name__}: {error}", stamp=frame)
+    return FrameResult.failed(frame.index, frame.topic, frame.stamp.seconds, pipeline.spec.mode, error, frame)
 
 
 def feed_lossless(pipeline: Pipeline, frames: Iterable[BagFrame], deliver: Deliver,

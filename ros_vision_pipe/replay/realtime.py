@@ -1,9 +1,9 @@
 """Real-time replay: frames reach the pipeline at their recorded pace, as the node receives them.
 
 The player thread hands each frame to the pipeline when it is due (``Timeline``: recorded
-deltas divided by ``rate``, loops and jumps clamped) exactly as the node's intake does:
-``Pipeline.submit(..., timeout=0)``, which never waits. A collector thread takes the results
-in submission order with ``wait_result``, as the node's result thread does. So when the
+deltas divided by ``rate``, loops and jumps clamped) through the node's own intake and result
+loop (``engine/live_feed.py``): ``submit_live`` never waits, and a collector thread takes the
+results in submission order with ``collect_results``. So when the
 pipeline is slower than the bag, frames are lost the way they are live, by the
 configuration's ``max_pending_frames`` and ``submit_overflow`` (``reject``: the new frame is
 refused; ``drop_oldest``: a frame not started yet is dropped; ``block``: refused, since the
@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError
+from ros_vision_pipe.engine.live_feed import Intake, collect_results, submit_live
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult, OverflowPolicy
 from ros_vision_pipe.replay.bag_reader import BagFrame
@@ -76,36 +76,30 @@ class RealtimeFeeder:
 
     def _collect(self) -> None:
         try:
-            while True:
-                result = self._pipeline.wait_result(timeout=_POLL_S)
-                if result is not None:
-                    self._settle(result)
-                    continue
-                if self._done.is_set() and self._pipeline.stats().pending == 0:
-                    with self._lock:  # accepted frames whose result will never come
-                        lost, self._in_flight = list(self._in_flight), deque()
-                    for frame in lost:
-                        self._on_drop(frame, "dropped")
-                    return
+            collect_results(lambda timeout: self._pipeline.wait_result(timeout=timeout), self._settle,
+                            stop=lambda: self._done.is_set() and self._pipeline.stats().pending == 0,
+                            timeout=_POLL_S)
+            with self._lock:  # accepted frames whose result will never come
+                lost, self._in_flight = list(self._in_flight), deque()
+            for frame in lost:
+                self._on_drop(frame, "dropped")
         except BaseException as error:  # surfaced by feed()
             self._error = error
 
     def _submit(self, frame: BagFrame) -> None:
         with self._lock:  # in flight before submit: its result may come back at once
             self._in_flight.append(frame)
-        try:
-            accepted = self._pipeline.submit(frame.image, source=frame.topic, encoding=frame.encoding,
-                                             timestamp=frame.stamp.seconds, stamp=frame, timeout=0.0)
-        except PipelineClosedError:
-            raise
-        except EngineError as error:  # an invalid image: failed, as the node reports it
-            accepted = False
-            self._deliver(frame, FrameResult(-1, frame.topic, frame.stamp.seconds, self._pipeline.spec.mode,
-                                             error=f"{type(error).__name__}: {error}", stamp=frame))
-        if not accepted:
+        intake, error = submit_live(self._pipeline, frame.image, source=frame.topic, encoding=frame.encoding,
+                                    timestamp=frame.stamp.seconds, stamp=frame)
+        if intake is Intake.INVALID:  # an invalid image: failed, as the node reports it
+            assert error is not None
+            self._deliver(frame, FrameResult.failed(-1, frame.topic, frame.stamp.seconds,
+                                                    self._pipeline.spec.mode, error, stamp=frame))
+        if intake is not Intake.ACCEPTED:
             with self._lock:
                 self._in_flight = deque(f for f in self._in_flight if f is not frame)
-        if not accepted and self._error is None:  # drop_oldest with every pending frame started drops the new one
+        if intake is not Intake.ACCEPTED and self._error is None:
+            # drop_oldest with every pending frame started drops the new one
             dropping = self._pipeline.spec.submit_overflow is OverflowPolicy.DROP_OLDEST
             self._on_drop(frame, "dropped" if dropping else "refused")
 

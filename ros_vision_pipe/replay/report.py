@@ -307,12 +307,14 @@ class ReportCollector:
             span = 0.0 if self._first_log is None or self._last_log is None else (
                 (self._last_log - self._first_log) * 1e-9)
         engine_drops: Counter[str] = Counter()
-        engine_runs: Counter[str] = Counter()
+        engine_runs: Counter[str] | None = None
         if engine is not None:
+            engine_runs = Counter()
             for row in engine.models:
                 engine_drops[row.model] += row.dropped
                 engine_runs[row.model] += row.runs
-        models = tuple(_model_row(name, frames, engine_drops[name], engine_runs[name]) for name in self.models)
+        models = tuple(_model_row(name, frames, engine_drops[name], None if engine_runs is None else engine_runs[name])
+                       for name in self.models)
         topics = tuple(
             TopicReport(topic, c["read"], c["processed"], c["dropped"], c["rejected"], c["corrupt"], c["failed"])
             for topic, c in counts.items()
@@ -332,13 +334,15 @@ class ReportCollector:
         )
 
 
-def _model_row(name: str, frames: tuple[FrameRecord, ...], engine_dropped: int, engine_runs: int) -> ModelReport:
-    """One model's row: frame statuses from the outcomes; runs and latencies per computation.
+def _model_row(name: str, frames: tuple[FrameRecord, ...], engine_dropped: int,
+               engine_runs: int | None) -> ModelReport:
+    """One model's row: frame statuses from the outcomes, runs from the engine, latencies per computation.
 
-    In live parallel_async a slow model's result often reaches the frames only as REUSED
-    (its own frame was emitted before it finished): each computation is counted once, by
-    the frame index it was computed on, with the latency it carries; the engine's run count
-    is used when it is larger (computations superseded before any frame carried them).
+    Runs are the engine's count (``Pipeline.stats()``: every computation once, including those
+    superseded before any frame carried them in live parallel_async); without engine counters,
+    the computations the frames carry. Latencies: each computation once, by the frame index it
+    was computed on, with the latency it carries (a slow model's result often reaches the frames
+    only as REUSED).
     """
     statuses: Counter[ResultStatus] = Counter()
     computations: dict[tuple[str, int], float] = {}
@@ -361,7 +365,7 @@ def _model_row(name: str, frames: tuple[FrameRecord, ...], engine_dropped: int, 
     samples = np.asarray(list(computations.values()), dtype=np.float64)
     return ModelReport(
         model=name,
-        run=max(len(computations), engine_runs),
+        run=len(computations) if engine_runs is None else engine_runs,
         skipped=statuses[ResultStatus.SKIPPED],
         reused=statuses[ResultStatus.REUSED],
         errors=statuses[ResultStatus.ERROR] + failed,

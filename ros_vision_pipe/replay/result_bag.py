@@ -20,10 +20,17 @@ from rosbags.interfaces import Connection
 from rosbags.typesys.store import Typestore
 
 from ros_vision_pipe.engine.records import FrameResult
+from ros_vision_pipe.messages.result_mapping import (
+    FUSED_RESULT,
+    HEADER,
+    MODEL_RESULT,
+    TIME,
+    RosbagsFactory,
+    frame_messages,
+)
 from ros_vision_pipe.replay.bag_reader import BagFrame, ImageTopic
 from ros_vision_pipe.replay.errors import OutputBagError
 from ros_vision_pipe.replay.image_bag import Storage
-from ros_vision_pipe.result_mapping import FUSED_RESULT, HEADER, MODEL_RESULT, TIME, RosbagsFactory, frame_messages
 
 #: The node's name (``ros_vision_pipe.ros.node.NODE_NAME``): its outputs are ``/vision_pipeline/...``.
 DEFAULT_NAMESPACE = "/vision_pipeline"

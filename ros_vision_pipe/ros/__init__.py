@@ -1,5 +1,6 @@
-"""The ROS 2 layer: the pipeline node, its parameters, callback-group task runner and diagnostics.
+"""The ROS 2 layer: the pipeline node, its parameters, callback-group task runner, diagnostics and
+the DDS bag player (``bag_player.py``, ``python -m ros_vision_pipe.replay play``).
 
 Everything here imports rclpy; the engine (``ros_vision_pipe.engine``) and the message
-mapping (``ros_vision_pipe.result_mapping``, ``ros_vision_pipe.image_encoding``) do not.
+mapping (``ros_vision_pipe.messages.result_mapping``, ``ros_vision_pipe.messages.image_encoding``) do not.
 """

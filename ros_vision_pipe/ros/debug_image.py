@@ -32,6 +32,8 @@ from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.lua.convert import from_lua
 from ros_vision_pipe.engine.lua.convert import lua as _lua
+from ros_vision_pipe.engine.records import ResultStatus
+from ros_vision_pipe.messages.result_mapping import STATUS_CODES
 from ros_vision_pipe.ros.debug_overlay import LuaOverlay
 
 lua_type = _lua.lua_type
@@ -40,7 +42,7 @@ lua_type = _lua.lua_type
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (0, 200, 255), (255, 120, 0), (60, 220, 60), (200, 60, 255), (0, 80, 255), (255, 255, 0), (180, 180, 180))
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_STATUS_OK, _STATUS_REUSED = 0, 3
+_SHOWN = (STATUS_CODES[ResultStatus.OK], STATUS_CODES[ResultStatus.REUSED])
 _CONVERSIONS = {"rgb8": cv2.COLOR_RGB2BGR, "mono8": cv2.COLOR_GRAY2BGR, "rgba8": cv2.COLOR_RGBA2BGR,
                 "bgra8": cv2.COLOR_BGRA2BGR}
 
@@ -105,7 +107,7 @@ def draw_results(canvas: np.ndarray, messages: Iterable[Any],
     text_rows = 0
     for index, message in enumerate(messages):
         colour = PALETTE[index % len(PALETTE)]
-        if message.status not in (_STATUS_OK, _STATUS_REUSED):
+        if message.status not in _SHOWN:
             continue
         for detection in message.detections:
             x1, y1 = int(round(detection.x_min)), int(round(detection.y_min))

@@ -35,15 +35,14 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from ros_vision_pipe.frames import Frame, iter_frames
-from ros_vision_pipe.image_encoding import encode_raw
+from ros_vision_pipe.messages.image_encoding import encode_raw
+from ros_vision_pipe.messages.result_mapping import status_name
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 from ros_vision_pipe.ros.node import PipelineNode
 from ros_vision_pipe.ros.params import DEFAULT_CONFIG
 
 TOPIC = "/camera/image_raw"
-STATUS_NAMES = {ModelResult.STATUS_OK: "ok", ModelResult.STATUS_SKIPPED: "skipped",
-                ModelResult.STATUS_ERROR: "error", ModelResult.STATUS_REUSED: "reused"}
 
 
 class CameraStandIn(Node):
@@ -86,7 +85,7 @@ def describe(msg: FusedResult) -> str:
     """One line per FusedResult: frame index, stamp, and per model status, count, first box."""
     parts = []
     for result in msg.results:
-        text = f"{result.model}: {STATUS_NAMES.get(result.status, result.status)}"
+        text = f"{result.model}: {status_name(result.status)}"
         if result.status in (ModelResult.STATUS_OK, ModelResult.STATUS_REUSED):
             text += f" {len(result.detections)} det"
             if result.detections:
@@ -119,7 +118,7 @@ class Listener(Node):
         self.count += 1
         self.last = time.monotonic()
         for result in msg.results:
-            self.statuses.setdefault(result.model, Counter())[STATUS_NAMES.get(result.status, "?")] += 1
+            self.statuses.setdefault(result.model, Counter())[status_name(result.status)] += 1
             if result.status == ModelResult.STATUS_OK:
                 self.latency.setdefault(result.model, []).append(result.latency_ms)
         print(describe(msg), file=self.out, flush=True)

@@ -14,7 +14,7 @@ out of the wait set, but the executor loops instead of waiting:
 That loop holds the GIL, and the pool thread needs the GIL to start the callback, so it feeds
 itself: with the pipeline's threads also asking for the GIL, the demo's spin thread used 86 % of a
 core, made hundreds of useless passes per frame and held the GIL in 80 % of the samples, and
-intake, the model lanes and result publishing waited for it (5-8 instead of 25 results/s on 2
+intake, the model task queues and result publishing waited for it (5-8 instead of 25 results/s on 2
 cores; docs/performance.md).
 
 ``MultiThreadedExecutor`` below waits, GIL released, until a pool thread has started the

@@ -51,9 +51,7 @@ from rclpy.utilities import remove_ros_args
 
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.model import SessionFactory
-from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.remote.factory import default_session_factory
-from ros_vision_pipe.engine.session import InferenceSession
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 from ros_vision_pipe.ros.node_core import JOIN_TIMEOUT_S, WARN_PERIOD_S, PipelineNodeCore  # noqa: F401 (re-exported)
 from ros_vision_pipe.ros.params import NodeConfigError, resolve_config_file
@@ -65,14 +63,11 @@ LARGE_DATA_PROFILE = "config/fastdds_large_data.xml"
 LIFECYCLE_FLAG = "--lifecycle"
 
 
-def node_session_factory(spec: ModelSpec, intra_op_threads: int, allow_spinning: bool) -> InferenceSession:
-    """The node's ``SessionFactory``: ONNX Runtime sessions whose threads never spin (or a KServe server).
-
-    Spinning intra-op threads keep a core busy for a while after every inference; in a node they
-    take it from DDS, the executor and the other nodes of the robot (on the 2-core reference
-    machine: twice the CPU per frame, and about 1.5 ms more latency; docs/performance.md).
-    """
-    return default_session_factory(spec, intra_op_threads, False)
+#: The node's ``SessionFactory``: ONNX Runtime sessions (or a KServe server). Its sessions never
+#: spin: the node's ``PipelineBuilder`` says ``shares_cores`` (``engine.pipeline.session_options``),
+#: since spinning intra-op threads take a core from DDS, the executor and the other nodes of the
+#: robot (on the 2-core reference machine: twice the CPU per frame; docs/performance.md).
+node_session_factory: SessionFactory = default_session_factory
 
 
 class PipelineNode(PipelineNodeCore, Node):

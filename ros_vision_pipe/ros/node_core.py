@@ -10,7 +10,7 @@ step            does
                 the per-model parameters, the result thread, the config watcher
 ``_activate``   image subscriptions, the /diagnostics and input-watch timers
 ``_deactivate`` destroy the subscriptions and timers, wait until every frame taken is published
-``close``       stop the watcher, the task lanes, every pipeline generation, the result thread
+``close``       stop the watcher, the model task queues, every pipeline generation, the result thread
 ==============  ===========================================================================
 
 Callback groups and threads are described in node.py.
@@ -32,13 +32,15 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from ros_vision_pipe.engine.errors import InputError, PipelineClosedError
+from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.live_feed import Intake, collect_results, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
-from ros_vision_pipe.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
+from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
+from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, STATUS_BY_CODE, frame_messages
+from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
-from ros_vision_pipe.result_mapping import RCLPY_FACTORY, STATUS_CODES, frame_messages
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters, resolve_config_file
@@ -46,7 +48,6 @@ from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
 from ros_vision_pipe.ros.runtime_params import ModelParameters
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
-from ros_vision_pipe.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 
 #: Seconds between two warnings about bad input on one topic.
 WARN_PERIOD_S = 5.0
@@ -59,7 +60,6 @@ _DIAGNOSTICS_QOS = QoSProfile(depth=10)
 _DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
 #: Seconds between two looks at the inputs' matched publishers (silent-input warning).
 WATCH_PERIOD_S = 0.5
-STATUS_BY_CODE = {code: status for status, code in STATUS_CODES.items()}
 
 
 class FrameStamp(NamedTuple):
@@ -114,10 +114,10 @@ class PipelineNodeCore:
             self.config: NodeConfig = self._reread_config()
         else:
             self.config = declare_parameters(self)  # type: ignore[arg-type]
-        self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one lane per model, on demand
-        self.builder = PipelineBuilder(self._session_factory, self.task_runner)
+        self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one task queue per model, on demand
+        self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True)
         try:
-            first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run lanes
+            first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run task queues
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)
             raise (error.__cause__ or error) from None
         self.pipeline = SwappablePipeline(first)
@@ -149,7 +149,7 @@ class PipelineNodeCore:
             self._parameter_callback_added = True
         self.reloader = Reloader(self.builder, self.pipeline, lambda: self._last_frame, self._prepare_generation,
                                  self._log_reload)
-        # reload group: one reload at a time, in parallel with intake and the models' lanes it needs.
+        # reload group: one reload at a time, in parallel with intake and the models' task queues it needs.
         self.reload_group = MutuallyExclusiveCallbackGroup()
         self.reload_service = self.create_service(  # type: ignore[attr-defined]
             Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
@@ -268,15 +268,14 @@ class PipelineNodeCore:
             return
         self._last_frame = (decoded.image, decoded.encoding)  # the warm-up frame of the next reload
         try:  # never waits: a full pipeline refuses the frame (or drops its oldest, per the config)
-            accepted = self.pipeline.submit(decoded.image, source=topic, encoding=decoded.encoding,
-                                            timestamp=_seconds(header),
-                                            stamp=FrameStamp(header, decoded.image, decoded.encoding), timeout=0.0)
-        except InputError as error:
-            self._reject(topic, error)
-            return
+            intake, error = submit_live(self.pipeline, decoded.image, source=topic, encoding=decoded.encoding,
+                                        timestamp=_seconds(header),
+                                        stamp=FrameStamp(header, decoded.image, decoded.encoding))
         except PipelineClosedError:
             return
-        if not accepted:
+        if intake is Intake.INVALID:
+            self._reject(topic, error)
+        elif intake is Intake.NOT_ACCEPTED:
             self.diagnostics.refused(topic)
 
     def _reject(self, topic: str, error: Exception) -> None:
@@ -293,31 +292,34 @@ class PipelineNodeCore:
         """Collect results in submission order (across generations) and publish them until ``close``."""
         pipeline = self.pipeline
         assert pipeline is not None
-        while not self._closing:
-            try:
-                collected = pipeline.wait_result(timeout=None)
-            except PipelineClosedError:
+        try:
+            collect_results(lambda timeout: pipeline.wait_result(timeout=timeout), self._handle_result,
+                            stop=lambda: self._closing)
+        except PipelineClosedError:
+            return
+
+    def _handle_result(self, collected: tuple[Generation, FrameResult]) -> None:
+        """Publish one collected result (a failed frame is logged, a dropped one only counted)."""
+        if self._closing:
+            return
+        self._results_collected += 1
+        generation, result = collected
+        try:
+            if result.dropped:  # dropped before its main model ran: nothing to publish, counted
                 return
-            if collected is None or self._closing:
-                continue
-            self._results_collected += 1
-            generation, result = collected
-            try:
-                if result.dropped:  # dropped before its main model ran: nothing to publish, counted
-                    continue
-                if result.error:
-                    self.get_logger().error(  # type: ignore[attr-defined]
-                        f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
-                        throttle_duration_sec=WARN_PERIOD_S)
-                self.publish_result(result, generation)
-            except Exception as error:  # publishing must not end the stream; the context may be gone
-                if self._closing:
-                    return
+            if result.error:
                 self.get_logger().error(  # type: ignore[attr-defined]
-                    f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
+                    f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
                     throttle_duration_sec=WARN_PERIOD_S)
-            finally:
-                self._results_handled += 1
+            self.publish_result(result, generation)
+        except Exception as error:  # publishing must not end the stream; the context may be gone
+            if self._closing:
+                return
+            self.get_logger().error(  # type: ignore[attr-defined]
+                f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
+                throttle_duration_sec=WARN_PERIOD_S)
+        finally:
+            self._results_handled += 1
 
     def publish_result(self, result: FrameResult, generation: Generation) -> None:
         """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image."""
@@ -353,7 +355,7 @@ class PipelineNodeCore:
     # -- reload ---------------------------------------------------------------------------
 
     def _prepare_generation(self, generation: Generation) -> None:
-        """Publishers, lanes and parameters of the new generation's models; the current switch values."""
+        """Publishers, task queues and parameters of the new generation's models; the current switch values."""
         names = tuple(generation.pipeline.models)
         self._model_outputs(names)
         self.model_parameters.declare(generation.pipeline.spec)

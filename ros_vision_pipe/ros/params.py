@@ -19,7 +19,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from ros_vision_pipe.image_encoding import ImageFormat
+from ros_vision_pipe.messages.image_encoding import ImageFormat
 
 PACKAGE = "ros_vision_pipe"
 DEFAULT_CONFIG = "config/person_pose.lua"

@@ -71,7 +71,7 @@ class ModelParameters:
             if not self._node.has_parameter(parameter_name(model.name, ENABLED)):
                 self._node.declare_parameter(parameter_name(model.name, ENABLED), True, ParameterDescriptor(
                     description=f"Run model {model.name!r}. false: its results are published with STATUS_SKIPPED "
-                                "and a skip_reason, its lane idles, the other models go on (serial dependents "
+                                "and a skip_reason, its task queue idles, the other models go on (serial dependents "
                                 "see nil).",
                     read_only=False))
             if not self._node.has_parameter(parameter_name(model.name, FRAME_INTERVAL)):

@@ -1,4 +1,4 @@
-"""A ``ModelTaskRunner`` whose lanes are callback groups of an rclpy executor.
+"""A ``ModelTaskRunner`` whose per-model task queues are callback groups of an rclpy executor.
 
 The engine hands each model's work (preprocess + inference + postprocess, or one step of
 it) to ``ModelTaskRunner.submit(model, task)``. This runner gives every model its own
@@ -9,7 +9,7 @@ guard's callback, which executes the queued tasks and completes their futures.
 What may run in parallel (the contract of ``ros_vision_pipe.engine.tasks``):
 
 * two tasks of the SAME model: never (one mutually exclusive group per model, and the
-  lane's callback is the only entity in it);
+  queue's callback is the only entity in it);
 * tasks of DIFFERENT models: yes, on different executor threads;
 * a model task and any other callback of the node (image intake, parameters, diagnostics):
   yes, those live in other groups.
@@ -34,7 +34,7 @@ from rclpy.node import Node
 T = TypeVar("T")
 
 
-class _Lane:
+class _ModelTasks:
     """The queue, callback group and guard condition of one model."""
 
     def __init__(self, node: Node, model: str) -> None:
@@ -45,7 +45,7 @@ class _Lane:
         self.running = False
         self.completed = 0
         # Runs in this model's group only: never concurrently with itself, in parallel with
-        # every other model's lane and with the node's intake/parameter callbacks.
+        # every other model's tasks and with the node's intake/parameter callbacks.
         self.guard: GuardCondition = node.create_guard_condition(self.run_next, callback_group=self.group)
 
     def run_next(self) -> None:
@@ -75,7 +75,7 @@ class CallbackGroupTaskRunner:
 
     Args:
         node: The node owning the guard conditions (add it to a ``MultiThreadedExecutor``).
-        model_names: The pipeline's models; a lane is created for each now, and for any
+        model_names: The pipeline's models; a task queue is created for each now, and for any
             other name on its first task.
 
     Example::
@@ -85,14 +85,14 @@ class CallbackGroupTaskRunner:
     """
 
     def __init__(self, node: Node, model_names: Iterable[str]) -> None:
-        """Create one lane (callback group + guard condition) per model."""
+        """Create one task queue (callback group + guard condition) per model."""
         self._node = node
         self._lock = threading.Lock()
         self._closed = False
-        self._lanes: dict[str, _Lane] = {name: _Lane(node, name) for name in model_names}
+        self._models: dict[str, _ModelTasks] = {name: _ModelTasks(node, name) for name in model_names}
 
     def submit(self, model: str, task: Callable[[], T]) -> Future[T]:
-        """Queue ``task`` on ``model``'s lane; the future holds its result or exception.
+        """Queue ``task`` on ``model``'s task queue; the future holds its result or exception.
 
         Raises:
             RuntimeError: The runner is closed.
@@ -101,33 +101,33 @@ class CallbackGroupTaskRunner:
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"task runner closed; cannot run a task of model {model!r}")
-            lane = self._lanes.get(model)
-            if lane is None:
-                lane = self._lanes[model] = _Lane(self._node, model)
-        with lane.lock:
-            lane.queue.append((future, task))
-        lane.guard.trigger()
+            tasks = self._models.get(model)
+            if tasks is None:
+                tasks = self._models[model] = _ModelTasks(self._node, model)
+        with tasks.lock:
+            tasks.queue.append((future, task))
+        tasks.guard.trigger()
         return future
 
     def group(self, model: str) -> MutuallyExclusiveCallbackGroup:
-        """The callback group of ``model``'s lane."""
-        return self._lanes[model].group
+        """The callback group of ``model``'s task queue."""
+        return self._models[model].group
 
     def pending(self, model: str) -> int:
         """Tasks of ``model`` queued or running."""
-        lane = self._lanes.get(model)
-        if lane is None:
+        tasks = self._models.get(model)
+        if tasks is None:
             return 0
-        with lane.lock:
-            return len(lane.queue) + int(lane.running)
+        with tasks.lock:
+            return len(tasks.queue) + int(tasks.running)
 
     def completed(self, model: str) -> int:
         """Tasks of ``model`` run so far (finished, with a result or an exception)."""
-        lane = self._lanes.get(model)
-        if lane is None:
+        tasks = self._models.get(model)
+        if tasks is None:
             return 0
-        with lane.lock:
-            return lane.completed
+        with tasks.lock:
+            return tasks.completed
 
     def close(self) -> None:
         """Refuse new tasks and cancel the queued ones (a running task finishes)."""
@@ -135,19 +135,19 @@ class CallbackGroupTaskRunner:
             if self._closed:
                 return
             self._closed = True
-            lanes = list(self._lanes.values())
-        for lane in lanes:
-            with lane.lock:
-                queued = list(lane.queue)
-                lane.queue.clear()
+            queues = list(self._models.values())
+        for tasks in queues:
+            with tasks.lock:
+                queued = list(tasks.queue)
+                tasks.queue.clear()
             for future, _ in queued:
                 future.cancel()
 
     def destroy(self) -> None:
         """``close`` and destroy the guard conditions (before ``node.destroy_node``)."""
         self.close()
-        for lane in self._lanes.values():
-            self._node.destroy_guard_condition(lane.guard)
+        for tasks in self._models.values():
+            self._node.destroy_guard_condition(tasks.guard)
 
 
 __all__ = ["CallbackGroupTaskRunner"]

@@ -1,4 +1,4 @@
-"""The frame-level pipeline (spec 3.8): submit / try_get_result / wait_result, in every mode."""
+"""The frame-level pipeline (docs/execution-modes.md): submit / try_get_result / wait_result, in every mode."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""single and serial modes: the error table of spec 3.2 and the skip logic of spec 3.3."""
+"""single and serial modes: errors and the skip logic of docs/execution-modes.md."""
 
 from __future__ import annotations
 

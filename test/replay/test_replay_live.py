@@ -22,11 +22,11 @@ from replay_support import COMPRESSED_TOPIC, PERSON_POSE, RAW_TOPIC, read_messag
 from ros_support import Spinner, wait_for  # noqa: E402
 
 from ros_vision_pipe.frames import Frame  # noqa: E402
+from ros_vision_pipe.replay.bag_replay import replay_bag  # noqa: E402
 from ros_vision_pipe.replay.errors import PlayerError  # noqa: E402
 from ros_vision_pipe.replay.image_bag import Storage  # noqa: E402
 from ros_vision_pipe.replay.options import ReplayOptions  # noqa: E402
-from ros_vision_pipe.replay.player import BagPlayer, PlayOptions  # noqa: E402
-from ros_vision_pipe.replay.session import replay_bag  # noqa: E402
+from ros_vision_pipe.ros.bag_player import BagPlayer, PlayOptions  # noqa: E402
 
 #: A DDS domain of this test run's own (not the one of test/ros), derived from the pid.
 DOMAIN_ID = 120 + os.getpid() % 100

@@ -16,12 +16,12 @@ from rosbags.typesys import Stores, get_typestore
 from ros_vision_pipe.engine.records import ResultStatus
 from ros_vision_pipe.frames import Frame
 from ros_vision_pipe.replay.bag_reader import ImageBagReader
+from ros_vision_pipe.replay.bag_replay import replay_bag
 from ros_vision_pipe.replay.compare import compare_bags
 from ros_vision_pipe.replay.errors import CorruptBagError, ReplayOptionsError
 from ros_vision_pipe.replay.image_bag import DEFAULT_START_NS, Storage
 from ros_vision_pipe.replay.options import Driver, ReplayOptions
 from ros_vision_pipe.replay.report import ReplayMode
-from ros_vision_pipe.replay.session import replay_bag
 from ros_vision_pipe.result_mapping import FUSED_RESULT, MODEL_RESULT, STATUS_CODES
 
 S = 1_000_000_000

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from replay_support import read_messages, stamp_ns
 
+from ros_vision_pipe.replay.bag_replay import replay_bag
 from ros_vision_pipe.replay.image_bag import Storage
 from ros_vision_pipe.replay.options import ReplayOptions
 from ros_vision_pipe.replay.report import ReplayMode
 from ros_vision_pipe.replay.report_output import format_table
-from ros_vision_pipe.replay.session import replay_bag
 
 
 @pytest.mark.parametrize(("overflow", "reason"), [("reject", "refused"), ("drop_oldest", "dropped")])

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ros_vision_pipe.replay.bag_replay import replay_bag
 from ros_vision_pipe.replay.image_bag import Storage
 from ros_vision_pipe.replay.options import ReplayOptions
 from ros_vision_pipe.replay.progress import NoProgress, make_progress
 from ros_vision_pipe.replay.report import ReplayReport
 from ros_vision_pipe.replay.report_output import format_table, plot_report, report_dict, write_json
-from ros_vision_pipe.replay.session import replay_bag
 
 
 @pytest.fixture
@@ -77,3 +77,24 @@ def test_plot_series_are_one_per_topic_and_model_with_gaps_where_the_model_did_n
     assert len(xs) == 6 and np.all(np.diff(xs) > 0) and np.isfinite(person).all()
     _, pose = series[(RAW_TOPIC, "pose")]
     assert np.isnan(pose[:3]).all() and np.isfinite(pose[3:]).all()  # a gap, not a line from 0 to frame 3
+
+
+def test_a_models_run_count_is_the_engines_count_and_the_frames_give_it_only_without_one() -> None:
+    from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, ModelStats, PipelineStats, ResultStatus
+    from ros_vision_pipe.replay.report import ReplayMode, ReportCollector
+    from ros_vision_pipe.replay.timeline import TimingAnomalies
+
+    collector = ReportCollector(["det"], ["/cam"])
+    for index in range(3):
+        outcome = ModelOutcome("det", ResultStatus.OK, {"n": index}, index, latency_ms=2.0)
+        collector.processed("/cam", index, index, index,
+                            FrameResult(index, "/cam", 0.0, Mode.SINGLE, outcomes={"det": outcome}))
+
+    def build(engine: PipelineStats | None) -> ReplayReport:
+        return collector.build(bag="b", output=None, config="c", pipeline_mode=Mode.SINGLE,
+                               replay_mode=ReplayMode.LOSSLESS, rate=None, wall_s=1.0, timing=TimingAnomalies(),
+                               engine=engine)
+
+    engine = PipelineStats(mode=Mode.SINGLE, models=(ModelStats(source="/cam", model="det", runs=2),))
+    assert build(engine).model("det").run == 2  # the engine is the one counter of runs
+    assert build(None).model("det").run == 3

@@ -1,7 +1,10 @@
 """Conversions between Python values and Lua values.
 
 Python -> Lua: dicts and lists become tables (lists 1-based), ndarrays become
-``Tensor`` handles, numpy scalars become numbers.
+``Tensor`` handles, numpy scalars become numbers. With ``views`` (a ``LuaScript``'s
+``view``), a ``DetectionList`` becomes a read-only list view instead: its rows are made
+tables only when the script indexes them, and ``from_lua`` (given the script's
+``view_source``) turns the view back into the same detections without reading it.
 
 Lua -> Python is exact and bounded: a table whose keys are exactly 1..n becomes a
 list, a table with string (or string and number) keys a dict with string keys, an
@@ -20,13 +23,14 @@ empty table an empty list, a tensor handle its ndarray. Anything else is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from lupa import lua54 as lua
 
-from ros_vision_pipe.engine.lua.tensor import Tensor
+from ros_vision_pipe.engine.lua.handles import Tensor
+from ros_vision_pipe.engine.vision.formats import DetectionList
 
 #: Deepest nesting converted; deeper tables are almost certainly cyclic.
 MAX_DEPTH = 64
@@ -56,10 +60,17 @@ class ConversionError(ValueError):
         return f"{self.message} (at value{where})" if where else self.message
 
 
-def to_lua(runtime: lua.LuaRuntime, value: Any, _depth: int = 0) -> Any:
-    """Convert a Python value into a fresh Lua value owned by ``runtime``."""
+def to_lua(runtime: lua.LuaRuntime, value: Any, _depth: int = 0, *,
+           views: Callable[[DetectionList], Any] | None = None) -> Any:
+    """Convert a Python value into a fresh Lua value owned by ``runtime``.
+
+    ``views`` turns a ``DetectionList`` into a lazy read-only view (``LuaScript.view``);
+    without it, detections become tables like any list.
+    """
     if value is None or isinstance(value, (bool, int, float, str, Tensor)):
         return value
+    if views is not None and type(value) is DetectionList:
+        return views(value)
     if isinstance(value, np.ndarray):
         return Tensor(value)
     if isinstance(value, np.generic):
@@ -69,10 +80,10 @@ def to_lua(runtime: lua.LuaRuntime, value: Any, _depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         table = runtime.table()
         for key, item in value.items():
-            table[key] = to_lua(runtime, item, _depth + 1)
+            table[key] = to_lua(runtime, item, _depth + 1, views=views)
         return table
     if isinstance(value, (list, tuple)):
-        return runtime.table_from([to_lua(runtime, item, _depth + 1) for item in value])
+        return runtime.table_from([to_lua(runtime, item, _depth + 1, views=views) for item in value])
     raise TypeError(f"cannot pass a {type(value).__name__} to Lua")
 
 
@@ -88,21 +99,26 @@ def is_table(value: Any) -> bool:
 
 
 class _Budget:
-    __slots__ = ("values", "bytes")
+    __slots__ = ("values", "bytes", "view_source")
 
-    def __init__(self, values: int, size: int) -> None:
+    def __init__(self, values: int, size: int, view_source: Callable[[Any], Any] | None) -> None:
         self.values = values
         self.bytes = size
+        self.view_source = view_source
 
 
-def from_lua(value: Any, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_BYTES) -> Any:
+def from_lua(value: Any, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_BYTES,
+             view_source: Callable[[Any], Any] | None = None) -> Any:
     """Convert a Lua value into plain Python (lists, dicts, numbers, strings, ndarrays).
+
+    ``view_source`` (``LuaScript.view_source``) recognises the script's detection views: one
+    comes back as a ``DetectionList`` of its detections (counted against the same bounds).
 
     Raises:
         ConversionError: The value cannot be converted exactly, or is too large (see the
             module docstring).
     """
-    return _convert(value, _Budget(max_values, max_bytes), 0)
+    return _convert(value, _Budget(max_values, max_bytes, view_source), 0)
 
 
 def _key_text(key: Any) -> str:
@@ -140,6 +156,12 @@ def _convert(value: Any, budget: _Budget, depth: int) -> Any:
     except UnicodeDecodeError:
         raise ConversionError("a string that is not valid UTF-8") from None
     if not items:
+        source = budget.view_source(value) if budget.view_source is not None else None
+        if source is not None:  # a detection view: its detections, as they were handed in
+            budget.values -= len(source)
+            if budget.values < 0:
+                raise ConversionError(f"more than {MAX_VALUES} values (shared subtables count each time)")
+            return DetectionList(source)
         return []
     if all(type(key) is int for key, _ in items):
         return _convert_list(items, budget, depth)

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
+from ros_vision_pipe.engine.lua.convert import to_lua
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
-from ros_vision_pipe.engine.lua.tensor import Tensor
 
 _LOG = logging.getLogger("ros_vision_pipe.lua")
 
@@ -30,16 +30,15 @@ end
 
 
 def _bind(script: LuaScript, function: Callable[..., Any]) -> Callable[..., Any]:
-    runtime = script.runtime
 
     def converted(item: Any) -> Any:
-        value = to_lua(runtime, item)
+        value = script.to_lua(item)
         if isinstance(value, Tensor):  # a new array the script holds: counted against its memory limit
             script.hold(value)
         return value
 
     def call(*args: Any) -> Any:
-        result = function(*(from_lua(arg) for arg in args))
+        result = function(*(script.from_lua(arg) for arg in args))
         if isinstance(result, tuple):
             return tuple(converted(item) for item in result)
         return converted(result)

@@ -308,6 +308,46 @@ local function compile(source, name)
   return raw_load(source, "@" .. name, "t")
 end
 
+-- Lazy list views (detections kept typed between models) --------------------------------
+-- ``list_view(source, n, row)``: a read-only list of ``n`` items whose item i is ``row(source, i)``,
+-- built on first access and kept; ``view_source(t)``: the source of a view, nil for anything else.
+local views = raw_setmetatable({}, { __mode = "k" })
+local tointeger = math.tointeger
+
+local function list_view(source, n, row)
+  local rows = {}
+  local view = {}
+  raw_setmetatable(view, {
+    __index = function(_, key)
+      local i = tointeger(key)
+      local item = i and rows[i]
+      if item == nil and i and i >= 1 and i <= n then
+        item = row(source, i)
+        rows[i] = item
+      end
+      return item
+    end,
+    __len = function() return n end,
+    __pairs = function(t)
+      return function(_, i)
+        i = i + 1
+        if i <= n then return i, t[i] end
+      end, t, 0
+    end,
+    __newindex = function(_, key)
+      error("detection list is read-only (tried to set " .. describe(key) .. ")", 2)
+    end,
+    __metatable = false,
+  })
+  readonly_names[view] = "detection list"
+  views[view] = source
+  return view
+end
+
+local function view_source(t)
+  return views[t]
+end
+
 return { call = call, readonly = readonly, collect = collect, wrap_host = wrap_host,
-         compile = compile, rawget = rawget }
+         compile = compile, rawget = rawget, list_view = list_view, view_source = view_source }
 """

@@ -30,10 +30,12 @@ from ros_vision_pipe.engine.errors import (
     ScriptTimeoutError,
     frame_suffix,
 )
+from ros_vision_pipe.engine.lua.convert import from_lua, to_lua
+from ros_vision_pipe.engine.lua.handles import TENSOR_ATTRIBUTES, Tensor
 from ros_vision_pipe.engine.lua.limits import DEFAULT_LIMITS, PATTERN_COST_LIMIT, ScriptLimits
 from ros_vision_pipe.engine.lua.prelude import PRELUDE
 from ros_vision_pipe.engine.lua.source import decode_source, read_source
-from ros_vision_pipe.engine.lua.tensor import TENSOR_ATTRIBUTES, Tensor
+from ros_vision_pipe.engine.vision.formats import DetectionList
 
 _LOG = logging.getLogger("ros_vision_pipe.lua")
 
@@ -132,6 +134,10 @@ class LuaScript:
         self._wrap_host = helpers["wrap_host"]
         self._compile_text = helpers["compile"]
         self._rawget = helpers["rawget"]
+        self._list_view = helpers["list_view"]
+        self.view_source = helpers["view_source"]
+        self._view_row = self.host_function(
+            "detections", lambda source, index: to_lua(self.runtime, source[int(index) - 1], views=self.view))
         if install is not None:
             install(self)
         if source is None:
@@ -139,6 +145,20 @@ class LuaScript:
         with self.lock:
             chunk = self._compile(source, self.display_name)
             self.main_result: Any = self.call(chunk, "main chunk")
+
+    # -- values in and out ----------------------------------------------------------------
+
+    def view(self, detections: DetectionList) -> Any:
+        """A read-only Lua list view of ``detections``: rows become tables when indexed."""
+        return self._list_view(detections, len(detections), self._view_row)
+
+    def to_lua(self, value: Any) -> Any:
+        """``convert.to_lua`` in this runtime, detections as views."""
+        return to_lua(self.runtime, value, views=self.view)
+
+    def from_lua(self, value: Any) -> Any:
+        """``convert.from_lua`` that knows this runtime's detection views."""
+        return from_lua(value, view_source=self.view_source)
 
     # -- limits ---------------------------------------------------------------------------
 

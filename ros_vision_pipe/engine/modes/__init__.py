@@ -1,1 +1,1 @@
-"""Execution modes: how the models of a pipeline run on one frame (spec 3.2-3.5)."""
+"""Execution modes: how the models of a pipeline run on one frame (docs/execution-modes.md)."""

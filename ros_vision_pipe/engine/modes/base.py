@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from ros_vision_pipe.engine.config import LoadedConfig
@@ -13,10 +15,20 @@ from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 
 
 class ModeRunner(Protocol):
-    """Runs the models of a pipeline on frames, in one execution mode."""
+    """Runs the models of a pipeline on frames, in one execution mode (docs/execution-modes.md).
 
-    def process(self, ctx: FrameContext) -> FrameResult:
-        """Run every model on ``ctx`` and return the frame's result (raises on failure)."""
+    ``start`` is the one way a frame enters a mode: ``Pipeline.run`` is ``start(ctx,
+    inline=True)`` and a wait on the future, ``Pipeline.submit`` hands the frame to
+    ``PendingFrames``, whose dispatcher calls ``start(ctx, cancel)``.
+    """
+
+    def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
+              inline: bool = False) -> Future[FrameResult]:
+        """Begin ``ctx`` without waiting; ``cancel`` abandons what has not run yet.
+
+        ``inline`` asks for the lowest latency of one frame (``run``): each model runs its
+        three steps in one thread; modes that have no such shortcut ignore it.
+        """
         ...
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""parallel_async mode (spec 3.5): models on their own frame intervals, results aggregated per frame.
+"""parallel_async mode (docs/execution-modes.md): models on their own frame intervals, results aggregated per frame.
 
 Dispatcher (``start``, in the caller's thread): the frame index is assigned by
 the pipeline (one counter per source); the frame goes to every model whose
@@ -18,7 +18,7 @@ in frame order, one ``FrameResult`` per frame, with per model:
 - ``SKIPPED``: preprocess returned nil on this frame, or the latest run did
   (``computed_on``/``age`` say which), or no result exists yet
   (``computed_on = -1``, value None);
-- ``ERROR``: the model failed on this frame (per-worker isolation, spec 3.7); the
+- ``ERROR``: the model failed on this frame (per-worker isolation, docs/execution-modes.md); the
   message names the model and frame; later frames reuse the last good value.
 
 When a frame is emitted:
@@ -28,7 +28,7 @@ When a frame is emitted:
   reused from an earlier frame. Equal to the lossless table whenever each model
   scheduled on a frame finishes it before the main model does.
 - lossless (offline replay): when every model scheduled on the frame has
-  completed it; queues block instead of dropping. Deterministic: the spec 3.5
+  completed it; queues block instead of dropping. Deterministic: the design's
   table exactly.
 
 What a worker sees in ``ctx.results``: the main model nothing (it runs first on
@@ -46,7 +46,6 @@ frame; ``results`` maps model -> value (fresh or reused), ``meta`` holds
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -60,12 +59,12 @@ from ros_vision_pipe.engine.errors import PipelineClosedError, ScriptResultError
 from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, OverflowPolicy, ResultStatus
-from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S, ModelJob, ModelStages
+from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
 
 #: Niceness added to the threads of every model but the main one: when the cores are
 #: contended, the kernel runs the main model first (its latency is the mode's latency,
-#: spec 3.7) and the slow models' queues drop instead.
+#: docs/execution-modes.md) and the slow models' queues drop instead.
 NON_MAIN_NICE = 5
 
 #: Results kept per model and source to pick the latest one not newer than a frame.
@@ -283,7 +282,8 @@ class ParallelAsyncMode:
                     source, self._config, self._names, self.lossless, self._stats)
             return aggregator
 
-    def start(self, ctx: FrameContext, cancel: threading.Event | None = None) -> Future[FrameResult]:
+    def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
+              inline: bool = False) -> Future[FrameResult]:
         """Dispatch ``ctx`` to the workers whose interval divides its frame index.
 
         Blocks while a ``drop_on_overflow = false`` (or lossless) worker's queue is full.
@@ -291,6 +291,7 @@ class ParallelAsyncMode:
         Args:
             ctx: The frame.
             cancel: Set it to drop the frame wherever it has not run yet.
+            inline: Ignored: the workers' queues are the mode (a frame waits its turn).
 
         Returns:
             The frame's combined result, once the aggregator emits it.
@@ -326,17 +327,9 @@ class ParallelAsyncMode:
             raise ValueError(f"model {model!r} is the main model of parallel_async: its frame_interval stays 1")
         self._intervals = {**self._intervals, model: interval}  # one atomic swap: start() reads it unlocked
 
-    def process(self, ctx: FrameContext) -> FrameResult:
-        """Dispatch ``ctx`` and wait for its combined result (the main model's completion)."""
-        return self.start(ctx).result()
-
     def close(self) -> None:
         """Stop every worker within a second; frames not emitted fail with ``PipelineClosedError``."""
-        for worker in self._workers:
-            worker.stop()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for worker in self._workers:
-            worker.join(deadline)
+        close_all(self._workers)
         with self._lock:
             aggregators = list(self._aggregators.values())
         for aggregator in aggregators:

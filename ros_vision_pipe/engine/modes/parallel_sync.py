@@ -1,4 +1,4 @@
-"""parallel_sync mode (spec 3.4): every model on the same frame at once, a barrier, then fusion.
+"""parallel_sync mode (docs/execution-modes.md): every model on the same frame at once, a barrier, then fusion.
 
 Each model runs on its own ``ModelStages`` (preprocess, inference and
 postprocess threads), so the N inferences of a frame run concurrently (ONNX
@@ -8,11 +8,11 @@ postprocessed it; then ``fusion(results)`` runs with every model's result of tha
 same frame.
 
 The models of a parallel_sync pipeline are independent: each preprocess sees
-``ctx.results`` empty (spec 3.4 step 2 runs every preprocess before any result
+``ctx.results`` empty (every preprocess runs before any result
 exists), so a model's postprocess may start while another is still in inference
 without changing any result.
 
-Errors are fail-fast (spec 3.7): the first model that raises fails the frame
+Errors are fail-fast (docs/execution-modes.md): the first model that raises fails the frame
 with its own error (which names the model and frame); the other models of that
 frame skip their remaining stages, and nothing waits for them.
 """
@@ -20,7 +20,6 @@ frame skip their remaining stages, and nothing waits for them.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -30,7 +29,7 @@ from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.modes.base import frame_result
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
-from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S, ModelJob, ModelStages
+from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
 
 
@@ -113,14 +112,6 @@ class ParallelSyncMode:
             stages.submit(ModelJob(ctx, join.model_done, join.cancel, inline=inline))
         return join.future
 
-    def process(self, ctx: FrameContext) -> FrameResult:
-        """Run every model on ``ctx`` concurrently and fuse (raises the first model's error)."""
-        return self.start(ctx, inline=True).result()
-
     def close(self) -> None:
         """Stop every model's threads within a second; frames in flight fail with ``PipelineClosedError``."""
-        for stages in self._stages:
-            stages.stop()
-        deadline = time.monotonic() + JOIN_TIMEOUT_S
-        for stages in self._stages:
-            stages.join(deadline)
+        close_all(self._stages)

@@ -1,41 +1,93 @@
-"""single and serial modes (spec 3.2, 3.3): the models run one after the other in the caller's thread.
+"""single and serial modes: the models one after the other on each frame (docs/execution-modes.md).
 
 Serial: model i's preprocess sees the results of models 1..i-1 in ``ctx.results``.
 A model whose preprocess returns nil is recorded as skipped (absent from
 ``ctx.results``) and the next model still runs. An inference or postprocess error
-propagates to the caller and stops the frame (the "cascade" of spec 3.7). Single
-mode is the one-model case of the same loop.
+ends the frame with that error (the cascade rule). Single mode is the one-model case
+of the same chain.
+
+There is one implementation: ``SequentialMode.start`` hands the frame to the first
+model's ``ModelStages``; when a model ends, its callback hands the frame to the next
+one, and the last one's end runs fusion and completes the future. ``inline=True``
+(``Pipeline.run``) runs each model's three steps in the calling thread; otherwise
+(``Pipeline.submit``) they run on the model's stage threads and consecutive frames
+overlap (model i+1 takes a frame as soon as model i has postprocessed it).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
+from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.model import Model
 from ros_vision_pipe.engine.modes.base import frame_result
-from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
+from ros_vision_pipe.engine.records import FrameResult, ModelOutcome
+from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
+from ros_vision_pipe.engine.stats import StatsCollector
 
 
 class SequentialMode:
-    """Runs ``single`` and ``serial`` pipelines."""
+    """Runs ``single`` and ``serial`` pipelines.
 
-    def __init__(self, config: LoadedConfig, models: Sequence[Model]) -> None:
-        """Keep the models in configuration order."""
+    Args:
+        config: The loaded configuration (holds ``fusion``).
+        models: The models, in configuration order.
+        stats: Where outcomes and errors are counted.
+    """
+
+    def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector) -> None:
+        """Prepare one ``ModelStages`` per model (threads start with the first overlapped frame)."""
         self._config = config
-        self._models = tuple(models)
-        self._mode: Mode = config.spec.mode
+        # One waiting frame per model at most: ``start`` blocks the dispatcher when the first
+        # model is busy, so frames not yet started stay pending, where drop_oldest can drop them.
+        self._stages = [ModelStages(model, stats, max_queue_size=1) for model in models]
 
-    def process(self, ctx: FrameContext) -> FrameResult:
-        """Run every model in order on ``ctx`` (raises the first error)."""
+    def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
+              inline: bool = False) -> Future[FrameResult]:
+        """Hand ``ctx`` to the first model; each model's end hands it to the next.
+
+        Args:
+            ctx: The frame.
+            cancel: Set it to abandon what has not run yet (the future then fails).
+            inline: Run every step in the calling thread (the future is done on return).
+
+        Returns:
+            The frame's result after fusion, or the first error.
+        """
+        future: Future[FrameResult] = Future()
         outcomes: dict[str, ModelOutcome] = {}
-        for model in self._models:
-            outcome = model.run(ctx)
-            outcomes[model.name] = outcome
-            if outcome.value is not None:
-                ctx.results[model.name] = outcome.value
-        return frame_result(self._config, self._mode, ctx, outcomes)
+
+        def hand(stages: ModelStages) -> None:
+            job = ModelJob(ctx, step, cancel, inline=inline)
+            if inline:
+                stages.run_here(job)
+            else:
+                stages.submit(job)
+
+        def step(job: ModelJob) -> None:
+            if job.error is not None or job.dropped:
+                future.set_exception(job.error or PipelineClosedError(f"frame {ctx.frame_id} was cancelled"))
+                return
+            assert job.outcome is not None
+            outcomes[job.outcome.model] = job.outcome
+            if job.outcome.value is not None:
+                ctx.results[job.outcome.model] = job.outcome.value
+            index = len(outcomes)
+            try:
+                if index < len(self._stages):
+                    hand(self._stages[index])
+                else:
+                    future.set_result(frame_result(self._config, self._config.spec.mode, ctx, outcomes))
+            except Exception as error:  # fusion failed, or the pipeline closed meanwhile
+                future.set_exception(error)
+
+        hand(self._stages[0])
+        return future
 
     def close(self) -> None:
-        """Nothing to stop: no threads."""
+        """Stop every model's threads within a second; frames in flight fail with ``PipelineClosedError``."""
+        close_all(self._stages)

@@ -101,8 +101,11 @@ def box_convert(boxes: Any, src: str, dst: str) -> FloatArray:
     return np.stack(columns, axis=-1).astype(array.dtype, copy=False)
 
 
-def _pairwise_iou(a: FloatArray, b: FloatArray) -> NDArray[np.float64]:
-    """IoU of every box of ``a`` [N, 4] with every box of ``b`` [M, 4] (xyxy)."""
+def pairwise_iou(a: FloatArray, b: FloatArray) -> NDArray[np.float64]:
+    """IoU of every box of ``a`` [N, 4] with every box of ``b`` [M, 4] (xyxy): [N, M] float64, 0 where empty.
+
+    The one IoU of the package: ``vp.iou``, NMS and replay's detection matching use it.
+    """
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     area_a = np.clip(a64[:, 2] - a64[:, 0], 0, None) * np.clip(a64[:, 3] - a64[:, 1], 0, None)
     area_b = np.clip(b64[:, 2] - b64[:, 0], 0, None) * np.clip(b64[:, 3] - b64[:, 1], 0, None)
@@ -132,7 +135,7 @@ def iou(a: Any, b: Any) -> NDArray[np.float32]:
     Raises:
         VisionOpError: not [N, 4] boxes.
     """
-    return _pairwise_iou(as_boxes_2d(a, "iou", "a"), as_boxes_2d(b, "iou", "b")).astype(np.float32)
+    return pairwise_iou(as_boxes_2d(a, "iou", "a"), as_boxes_2d(b, "iou", "b")).astype(np.float32)
 
 
 def nms(
@@ -192,7 +195,7 @@ def nms(
             continue
         keep.append(int(order[position]) + 1)
         rest = slice(position + 1, None)
-        overlap = _pairwise_iou(ordered_boxes[position : position + 1], ordered_boxes[rest])[0] > threshold
+        overlap = pairwise_iou(ordered_boxes[position : position + 1], ordered_boxes[rest])[0] > threshold
         if ordered_labels is not None:
             overlap &= ordered_labels[rest] == ordered_labels[position]
         suppressed[rest] |= overlap

@@ -27,7 +27,7 @@ from ros_vision_pipe.engine.vision._args import (
     describe,
     fail,
 )
-from ros_vision_pipe.engine.vision.formats import Detection, Keypoint
+from ros_vision_pipe.engine.vision.formats import Detection, DetectionList, Keypoint
 
 #: Keypoint fields a column of ``detections``' keypoints may hold ("_" skips a column).
 KEYPOINT_FIELDS = ("x", "y", "z", "score", "_")
@@ -152,7 +152,7 @@ def detections(
         }
         table = np.stack([fields["x"], fields["y"], fields["z"], fields["score"]], axis=-1).tolist()
         points = [tuple(Keypoint(x=x, y=y, z=z, score=s) for x, y, z, s in row) for row in table]
-    result = []
+    result = DetectionList()
     for n, (x1, y1, x2, y2) in enumerate(xyxy.tolist()):
         detection = Detection(
             x1=x1,

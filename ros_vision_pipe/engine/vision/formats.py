@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ros_vision_pipe.engine.vision._args import as_float, as_int, describe, fail
+from ros_vision_pipe.engine.vision._args import as_array, as_float, as_int, describe, fail
 
 _LETTERBOX_KEYS = ("scale", "pad_x", "pad_y", "src_w", "src_h")
 _CROP_KEYS = ("x0", "y0", "sx", "sy")
@@ -194,38 +194,40 @@ class Detection:
         return table
 
     @classmethod
-    def from_lua(cls, value: Any, op: str = "detection") -> Detection:
-        """Parse a standard detection table (e.g. returned by a postprocess script).
+    def from_lua(cls, value: Any, op: str = "detection", *, finite: bool = True) -> Detection:
+        """Parse a standard detection table: the one parser of a detection of the package.
 
-        Missing ``score``/``class_id``/``label`` take their defaults (NaN, -1, "");
-        a keypoint given as an array ``{x, y [, z [, score]]}`` is accepted too.
+        Used by ``vp`` ops (a detection or a list of them as an argument) and by the mapping of
+        results to messages (``messages.result_mapping``, with ``finite=False``). Missing
+        ``score``/``class_id``/``label`` take their defaults (NaN, -1, ""); the box may be
+        ``{x1=, y1=, x2=, y2=}`` or ``{x1, y1, x2, y2}``; a keypoint given as an array
+        ``{x, y [, z [, score]]}`` is accepted too.
+
+        Args:
+            value: The detection (a dict from Lua).
+            op: Names the caller in errors.
+            finite: Box corners must be finite (``False``: NaN and infinities pass through).
 
         Raises:
             VisionOpError: not a table, no ``box`` with x1, y1, x2, y2, or bad field types.
         """
-        if not isinstance(value, Mapping) or not isinstance(value.get("box"), Mapping):
+        if not isinstance(value, Mapping) or "box" not in value:
             raise fail(
                 op, f"a detection must be a table with a box = {{x1, y1, x2, y2}}, got {describe(value)}"
             )
-        box = value["box"]
-        for key in ("x1", "y1", "x2", "y2"):
-            if key not in box:
-                raise fail(op, f"detection box is missing {key!r}, got {describe(box)}")
+        x1, y1, x2, y2 = box_corners(value["box"], op, "detection box", finite=finite)
         label = value.get("label", "")
         if not isinstance(label, str):
             raise fail(op, f"detection label must be a string, got {describe(label)}")
         keypoints: tuple[Keypoint, ...] | None = None
         if "keypoints" in value:
             raw = value["keypoints"]
-            if not isinstance(raw, list):
+            if not isinstance(raw, (list, tuple)):
                 raise fail(op, f"detection keypoints must be an array table, got {describe(raw)}")
             keypoints = tuple(_keypoint_from_lua(item, op) for item in raw)
         score = value.get("score")
         return cls(
-            x1=as_float(box["x1"], op, "box.x1"),
-            y1=as_float(box["y1"], op, "box.y1"),
-            x2=as_float(box["x2"], op, "box.x2"),
-            y2=as_float(box["y2"], op, "box.y2"),
+            x1=x1, y1=y1, x2=x2, y2=y2,
             score=math.nan if score is None else _float_or_nan(score, op, "score"),
             class_id=as_int(value.get("class_id", -1), op, "class_id"),
             label=label,
@@ -233,10 +235,41 @@ class Detection:
         )
 
 
+def box_corners(value: Any, op: str, name: str = "box", *,
+                finite: bool = True) -> tuple[float, float, float, float]:
+    """``x1, y1, x2, y2`` of ``{x1=, y1=, x2=, y2=}``, a detection (its box) or ``{x1, y1, x2, y2}``.
+
+    Raises:
+        VisionOpError: a key is missing, not four numbers, or (``finite``) NaN / infinite.
+    """
+    number = as_float if finite else _number_or_nan
+    if isinstance(value, Mapping) and isinstance(value.get("box"), Mapping):
+        value = value["box"]
+    if isinstance(value, Mapping):
+        missing = [key for key in ("x1", "y1", "x2", "y2") if key not in value]
+        if missing:
+            raise fail(op, f"{name} is missing {missing[0]!r}, got {describe(value)}")
+        return (number(value["x1"], op, f"{name}.x1"), number(value["y1"], op, f"{name}.y1"),
+                number(value["x2"], op, f"{name}.x2"), number(value["y2"], op, f"{name}.y2"))
+    array = as_array(value, op, name, dtype=np.float64)
+    if array.shape != (4,):
+        raise fail(op, f"{name} must be {{x1, y1, x2, y2}}, got {describe(value)}")
+    if finite and not np.all(np.isfinite(array)):
+        raise fail(op, f"{name} must be finite, got {describe(value)}")
+    return float(array[0]), float(array[1]), float(array[2]), float(array[3])
+
+
+def _number_or_nan(value: Any, op: str, name: str) -> float:
+    """A number; NaN and infinities pass."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise fail(op, f"{name} must be a number, got {describe(value)}")
+    return float(value)
+
+
 def _float_or_nan(value: Any, op: str, name: str) -> float:
     """Like ``as_float`` but NaN is allowed (it means "not given")."""
-    if isinstance(value, float) and math.isnan(value):
-        return value
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return float(value)
     return as_float(value, op, name)
 
 
@@ -251,7 +284,17 @@ def _keypoint_from_lua(value: Any, op: str) -> Keypoint:
             z=_float_or_nan(value.get("z", math.nan), op, "keypoint.z"),
             score=_float_or_nan(value.get("score", math.nan), op, "keypoint.score"),
         )
-    if isinstance(value, list) and 2 <= len(value) <= 4:
+    if isinstance(value, (list, tuple, np.ndarray)) and 2 <= len(value) <= 4:
         numbers = [_float_or_nan(item, op, "keypoint") for item in value] + [math.nan] * (4 - len(value))
         return Keypoint(*numbers)
     raise fail(op, f"keypoint must be {{x=, y=, z=, score=}} or {{x, y, z, score}}, got {describe(value)}")
+
+
+class DetectionList(list):  # type: ignore[type-arg]
+    """Detections kept typed between models: a list of standard detection dicts.
+
+    ``vp.detections`` returns one. It crosses into Lua as a read-only list view whose rows
+    become Lua tables only when a script indexes them (``#dets``, ``dets[i]``, ``ipairs``),
+    and back into Python as the same detections, without tables in between
+    (``engine/lua/convert.py``). Python code sees a plain list of dicts.
+    """

@@ -25,7 +25,7 @@ from ros_vision_pipe.engine.vision._args import (
     describe,
     fail,
 )
-from ros_vision_pipe.engine.vision.formats import CropTransform, LetterboxInfo
+from ros_vision_pipe.engine.vision.formats import CropTransform, LetterboxInfo, box_corners
 
 #: Image encodings and their channel counts (the ROS ``sensor_msgs/Image`` names).
 ENCODING_CHANNELS: Mapping[str, int] = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
@@ -96,33 +96,11 @@ def _pad_color(value: Any, channels: int, op: str) -> tuple[float, ...]:
     return tuple(values)
 
 
-def _box_edges(value: Any, op: str, name: str = "box") -> tuple[float, float, float, float]:
-    """Return ``x1, y1, x2, y2`` from ``{x1=, y1=, x2=, y2=}``, a detection or ``{x1, y1, x2, y2}``."""
-    if isinstance(value, Mapping) and isinstance(value.get("box"), Mapping):
-        value = value["box"]
-    if isinstance(value, Mapping):
-        missing = [key for key in ("x1", "y1", "x2", "y2") if key not in value]
-        if missing:
-            raise fail(op, f"{name} is missing {missing[0]!r}, got {describe(value)}")
-        return (
-            as_float(value["x1"], op, f"{name}.x1"),
-            as_float(value["y1"], op, f"{name}.y1"),
-            as_float(value["x2"], op, f"{name}.x2"),
-            as_float(value["y2"], op, f"{name}.y2"),
-        )
-    array = as_array(value, op, name, dtype=np.float64)
-    if array.shape != (4,):
-        raise fail(op, f"{name} must be {{x1, y1, x2, y2}}, got {describe(value)}")
-    if not np.all(np.isfinite(array)):
-        raise fail(op, f"{name} must be finite, got {describe(value)}")
-    return float(array[0]), float(array[1]), float(array[2]), float(array[3])
-
-
 def boxes_xyxy(value: Any, op: str) -> NDArray[np.float64]:
     """Return boxes given as an [N, 4] tensor/table or a list of box/detection tables as [N, 4]."""
     if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
         return np.array(
-            [_box_edges(item, op, f"boxes[{index}]") for index, item in enumerate(value, start=1)],
+            [box_corners(item, op, f"boxes[{index}]") for index, item in enumerate(value, start=1)],
             dtype=np.float64,
         )
     if isinstance(value, list) and not value:
@@ -280,7 +258,7 @@ def crop(img: Any, box: Any) -> NDArray[np.uint8]:
     """
     op = "crop"
     image = as_image(img, op)
-    x1, y1, x2, y2 = _box_edges(box, op)
+    x1, y1, x2, y2 = box_corners(box, op)
     if x2 <= x1 or y2 <= y1:
         raise fail(op, f"box must have x2 > x1 and y2 > y1, got {describe(box)}")
     left, top, right, bottom = math.floor(x1), math.floor(y1), math.ceil(x2), math.ceil(y2)

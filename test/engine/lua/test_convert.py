@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
-from ros_vision_pipe.engine.lua.tensor import Tensor
 
 
 @pytest.fixture

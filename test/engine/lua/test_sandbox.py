@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.errors import ScriptError
+from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
-from ros_vision_pipe.engine.lua.tensor import Tensor
 
 
 def load(tmp_path: Path, source: str, name: str = "probe.lua") -> LuaScript:

@@ -1,4 +1,4 @@
-"""parallel_async mode (spec 3.5): intervals, worker queues, the aggregation table, per-worker errors."""
+"""parallel_async mode (docs/execution-modes.md): intervals, worker queues, the aggregation table, per-worker errors."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from ros_vision_pipe.engine.records import FrameResult, ResultStatus
 
 OK, REUSED, SKIPPED, ERROR = ResultStatus.OK, ResultStatus.REUSED, ResultStatus.SKIPPED, ResultStatus.ERROR
 
-#: The table of spec 3.5 with intervals det 1, scene 10, anomaly 30: (status, computed_on) per frame.
+#: The aggregation table of docs/execution-modes.md with intervals det 1, scene 10, anomaly 30: (status, computed_on) per frame.
 def spec_table(frame: int) -> dict[str, tuple[ResultStatus, int]]:
-    """What spec 3.5 prescribes for ``frame`` (frames 0-30)."""
+    """What the aggregation table prescribes for ``frame`` (frames 0-30)."""
     scene, anomaly = frame - frame % 10, frame - frame % 30
     return {
         "det": (OK, frame),

@@ -1,4 +1,4 @@
-"""parallel_sync mode (spec 3.4): concurrent models, barrier, fusion, fail-fast errors (spec 3.7)."""
+"""parallel_sync mode (docs/execution-modes.md): concurrent models, barrier, fusion, fail-fast errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Tensor handles: how Lua scripts hold numpy arrays without touching their memory."""
+"""Tensor handles: how Lua scripts hold numpy arrays without touching their memory.
+
+The ``vp`` operations on tensors are in ``engine/vision/tensor.py``.
+"""
 
 from __future__ import annotations
 

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ros_vision_pipe.engine.pipeline import Pipeline
-from ros_vision_pipe.engine.records import FrameResult, ModelSpec
-from ros_vision_pipe.engine.remote.factory import default_session_factory
-from ros_vision_pipe.engine.session import InferenceSession
-from ros_vision_pipe.image_encoding import ImageDecodeError
+from ros_vision_pipe.engine.records import FrameResult
+from ros_vision_pipe.messages.image_encoding import ImageDecodeError
+from ros_vision_pipe.messages.typestore import package_typestore
 from ros_vision_pipe.replay.background import BackgroundSink, Prefetcher
 from ros_vision_pipe.replay.bag_reader import BagFrame, CorruptMessageError, ImageBagReader
 from ros_vision_pipe.replay.errors import CorruptBagError
@@ -34,14 +33,9 @@ from ros_vision_pipe.replay.realtime import RealtimeFeeder
 from ros_vision_pipe.replay.report import ReplayMode, ReplayReport, ReportCollector
 from ros_vision_pipe.replay.result_bag import ResultBagWriter
 from ros_vision_pipe.replay.timeline import Clock, Pacer, Timeline
-from ros_vision_pipe.replay.typestore import package_typestore
 
 #: Builds the pipeline: ``factory(config, lossless=..., frame_pipeline=...)`` (``replay_pipeline`` by default).
 PipelineFactory = Callable[..., Pipeline]
-
-
-def _without_spinning(spec: ModelSpec, intra_op_threads: int, allow_spinning: bool) -> InferenceSession:
-    return default_session_factory(spec, intra_op_threads, False)
 
 
 def replay_pipeline(config: Path, *, lossless: bool, frame_pipeline: bool = False) -> Pipeline:
@@ -51,8 +45,7 @@ def replay_pipeline(config: Path, *, lossless: bool, frame_pipeline: bool = Fals
     threads of replay that turns into lost time slices for the pool itself. Thread counts
     and results are unchanged (the node's frame-level pipeline does not spin either).
     """
-    return Pipeline.from_config(config, lossless=lossless, frame_pipeline=frame_pipeline,
-                                session_factory=_without_spinning)
+    return Pipeline.from_config(config, lossless=lossless, overlap_frames=frame_pipeline, shares_cores=True)
 
 
 def _decoded_frames(bag: ImageBagReader, collector: ReportCollector, timeline: Timeline,

@@ -1,16 +1,12 @@
-"""The frame-level pipeline (spec 3.8): ``submit`` / ``try_get_result`` / ``wait_result``.
+"""Frames submitted and not yet collected: ``submit`` / ``try_get_result`` / ``wait_result``.
 
-Frames overlap across stages: while frame N is in inference, frame N+1 is
-preprocessed and frame N-1 postprocessed, each model on its own three threads
-(``ModelStages``) joined by one-slot buffers. What each mode contributes is a
-``FrameStarter`` (``start(ctx, cancel) -> Future[FrameResult]``):
+See docs/execution-modes.md ("Submitting frames"). Frames overlap across stages: while
+frame N is in inference, frame N+1 is preprocessed and frame N-1 postprocessed, each
+model on its own three threads (``ModelStages``) joined by one-slot buffers. What each
+mode contributes is its runner's ``start(ctx, cancel) -> Future[FrameResult]``
+(``modes/``), the same call ``Pipeline.run`` makes.
 
-- single / serial: ``SequentialStages`` chains the models: model i+1 takes a frame
-  as soon as model i has postprocessed it (its preprocess sees the earlier results);
-- parallel_sync: ``ParallelSyncMode.start`` (every model at once, barrier, fusion);
-- parallel_async: ``ParallelAsyncMode.start`` (intervals, worker queues, aggregator).
-
-``FramePipeline`` bounds the frames submitted and not yet collected
+``PendingFrames`` bounds the frames submitted and not yet collected
 (``max_pending_frames``), applies ``submit_overflow`` when that bound is reached,
 hands frames to the starter from its dispatcher thread (so ``submit`` never
 waits for a model's queue), and returns results in submission order. A frame
@@ -24,77 +20,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
-from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.model import Model
-from ros_vision_pipe.engine.modes.base import frame_result
-from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, OverflowPolicy
-from ros_vision_pipe.engine.stages import ModelJob, ModelStages
+from ros_vision_pipe.engine.modes.base import ModeRunner
+from ros_vision_pipe.engine.records import FrameResult, Mode, OverflowPolicy
 from ros_vision_pipe.engine.stats import StatsCollector
-
-
-class FrameStarter(Protocol):
-    """Starts one frame through a mode's threads without waiting for it."""
-
-    def start(self, ctx: FrameContext, cancel: threading.Event | None = None) -> Future[FrameResult]:
-        """Begin ``ctx``; setting ``cancel`` abandons what has not run yet."""
-        ...
-
-
-class SequentialStages:
-    """single and serial modes on stage threads: the models in order, frames overlapping.
-
-    Args:
-        config: The loaded configuration (holds ``fusion``).
-        models: The models, in configuration order.
-        stats: Where outcomes and errors are counted.
-    """
-
-    def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector) -> None:
-        """Start three threads per model."""
-        self._config = config
-        # One waiting frame per model at most: ``start`` blocks the dispatcher when the first
-        # model is busy, so frames not yet started stay in the frame pipeline, where
-        # drop_oldest can still drop them.
-        self._stages = [ModelStages(model, stats, max_queue_size=1) for model in models]
-
-    def start(self, ctx: FrameContext, cancel: threading.Event | None = None) -> Future[FrameResult]:
-        """Hand ``ctx`` to the first model; each model's end hands it to the next."""
-        future: Future[FrameResult] = Future()
-        outcomes: dict[str, ModelOutcome] = {}
-
-        def step(job: ModelJob) -> None:
-            if job.error is not None or job.dropped:
-                future.set_exception(job.error or PipelineClosedError(f"frame {ctx.frame_id} was cancelled"))
-                return
-            assert job.outcome is not None
-            outcomes[job.outcome.model] = job.outcome
-            if job.outcome.value is not None:
-                ctx.results[job.outcome.model] = job.outcome.value
-            index = len(outcomes)
-            try:
-                if index < len(self._stages):
-                    self._stages[index].submit(ModelJob(ctx, step, cancel))
-                else:
-                    future.set_result(frame_result(self._config, self._config.spec.mode, ctx, outcomes))
-            except Exception as error:  # fusion failed, or the pipeline closed meanwhile
-                future.set_exception(error)
-
-        self._stages[0].submit(ModelJob(ctx, step, cancel))
-        return future
-
-    def close(self, deadline: float) -> None:
-        """Stop every model's threads, waiting until ``deadline`` (``time.monotonic()``)."""
-        for stages in self._stages:
-            stages.stop()
-        for stages in self._stages:
-            stages.join(deadline)
 
 
 class _Ticket:
@@ -113,11 +48,11 @@ class _Ticket:
         self.dropped = False
 
 
-class FramePipeline:
+class PendingFrames:
     """Bounded submission, overlapped processing, in-order results.
 
     Args:
-        starter: The mode's ``FrameStarter``.
+        starter: The mode's runner (its ``start``).
         mode: Execution mode (stamped on failed frames' results).
         max_pending: Frames submitted and not yet collected, at most.
         overflow: What ``submit`` does at that bound: ``REJECT`` (returns False),
@@ -127,7 +62,7 @@ class FramePipeline:
         stats: Where frames in, out, failed, rejected and dropped are counted.
     """
 
-    def __init__(self, starter: FrameStarter, mode: Mode, *, max_pending: int,
+    def __init__(self, starter: ModeRunner, mode: Mode, *, max_pending: int,
                  overflow: OverflowPolicy, stats: StatsCollector) -> None:
         """Start the dispatcher thread."""
         self._starter = starter
@@ -231,9 +166,8 @@ class FramePipeline:
             if head.stamp is not None:
                 result = replace(result, stamp=head.stamp)
         else:
-            result = FrameResult(frame_id=head.frame_id, source=head.source, timestamp=head.timestamp,
-                                 mode=self._mode, error=f"{type(error).__name__}: {error}", stamp=head.stamp)
-        self._stats.count(frames_out=1, frames_failed=1 if result.error and not result.dropped else 0)
+            result = FrameResult.failed(head.frame_id, head.source, head.timestamp, self._mode, error, head.stamp)
+        self._stats.collected(result)
         return result
 
     def try_get_result(self) -> FrameResult | None:
