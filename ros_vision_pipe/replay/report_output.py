@@ -69,10 +69,10 @@ def format_table(report: ReplayReport) -> str:
     if report.dropped:
         reasons = Counter(d.reason for d in report.dropped)
         lost = sorted(report.dropped, key=lambda d: (d.topic, d.index))
-        shown = ", ".join(f"{d.topic}#{d.index}" for d in lost[:2])
+        first_lost = ", ".join(f"{d.topic}#{d.index}" for d in lost[:2])
         more = f" and {len(lost) - 2} more" if len(lost) > 2 else ""
         lines.append(f"lost in real-time replay ({', '.join(f'{n} {r}' for r, n in sorted(reasons.items()))}): "
-                     f"{shown}{more}")
+                     f"{first_lost}{more}")
     if report.engine_frames_dropped:
         lines.append(f"dropped whole inside the engine: {report.engine_frames_dropped} frame(s)")
     timing = report.timing

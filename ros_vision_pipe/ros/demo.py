@@ -126,6 +126,7 @@ class Listener(Node):
 
 def summary(camera: CameraStandIn, listener: Listener, pipeline: PipelineNode, elapsed: float) -> str:
     """The closing table."""
+    assert pipeline.pipeline is not None, "the plain node is configured from construction"
     pipeline.diagnostics.engine(pipeline.pipeline.stats())
     totals = pipeline.diagnostics.totals()
     inputs, frames = totals.get(f"input {TOPIC}", {}), totals.get("pipeline", {})

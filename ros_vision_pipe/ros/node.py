@@ -160,7 +160,7 @@ class _ShutdownSignals:
             raise KeyboardInterrupt
 
 
-def make_node(argv: Sequence[str]) -> Node:
+def make_node(argv: Sequence[str]) -> PipelineNodeCore:
     """The node ``main`` runs: ``LifecyclePipelineNode`` when ``argv`` holds ``--lifecycle``."""
     if LIFECYCLE_FLAG in argv:
         from ros_vision_pipe.ros.lifecycle_node import LifecyclePipelineNode

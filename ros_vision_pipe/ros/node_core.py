@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
@@ -82,7 +84,13 @@ def _detection2d_array(message: ModelResult) -> Any:
     return fill_vision(RCLPY_FACTORY, DETECTION2D_ARRAY, fields)
 
 
-class PipelineNodeCore:
+if TYPE_CHECKING:  # what the mixin is mixed into: a Node or a LifecycleNode (a Node too)
+    from rclpy.node import Node as _NodeBase
+else:
+    _NodeBase = object
+
+
+class PipelineNodeCore(_NodeBase):
     """The pipeline node's behaviour, mixed into a ``Node`` or a ``LifecycleNode`` (see the module docstring)."""
 
     _session_factory: SessionFactory
@@ -204,12 +212,12 @@ class PipelineNodeCore:
         self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
         for topic in self.config.image_topics:
             compressed = self.config.is_compressed(topic)
-            self.image_subscriptions[topic] = self.create_subscription(  # type: ignore[attr-defined]
-                CompressedImage if compressed else Image, topic,
-                (lambda m, t=topic: self._on_compressed(m, t)) if compressed
-                else (lambda m, t=topic: self._on_image(m, t)),
+            on_message: Callable[[Any], None] = (
+                partial(self._on_compressed, topic=topic) if compressed else partial(self._on_image, topic=topic))
+            self.image_subscriptions[topic] = self.create_subscription(
+                CompressedImage if compressed else Image, topic, on_message,
                 qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
-                    topic, qos, message_lost=lambda info, t=topic: self.silent_inputs.lost(t, info.total_count)))
+                    topic, qos, message_lost=partial(self._message_lost, topic)))
         # diagnostics group: reads counters and the graph only; in parallel with everything. A steady
         # clock: with use_sim_time (bag playback) a ROS-time timer would stop whenever /clock does.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
@@ -247,6 +255,10 @@ class PipelineNodeCore:
 
     # -- intake (intake group) -----------------------------------------------------------
 
+    def _message_lost(self, topic: str, info: Any) -> None:
+        """DDS reported samples of ``topic`` lost (``QoSMessageLostInfo``): the silent/lossy-input bookkeeping."""
+        self.silent_inputs.lost(topic, info.total_count)
+
     def _on_image(self, msg: Image, topic: str) -> None:
         self.silent_inputs.frame(topic, len(msg.data))
         image_format = self.config.image_format(topic)
@@ -263,8 +275,8 @@ class PipelineNodeCore:
         self.diagnostics.received(topic)
         try:
             decoded: DecodedImage = decode()
-        except ImageDecodeError as error:
-            self._reject(topic, error)
+        except ImageDecodeError as decode_error:
+            self._reject(topic, decode_error)
             return
         self._last_frame = (decoded.image, decoded.encoding)  # the warm-up frame of the next reload
         try:  # never waits: a full pipeline refuses the frame (or drops its oldest, per the config)
@@ -273,7 +285,7 @@ class PipelineNodeCore:
                                         stamp=FrameStamp(header, decoded.image, decoded.encoding))
         except PipelineClosedError:
             return
-        if intake is Intake.INVALID:
+        if intake is Intake.INVALID and error is not None:
             self._reject(topic, error)
         elif intake is Intake.NOT_ACCEPTED:
             self.diagnostics.refused(topic)

@@ -128,8 +128,10 @@ def parse_backend(value: Any, fail: Callable[[str], Exception]) -> RemoteBackend
     if unknown:
         raise fail(f"unknown backend option(s) {unknown}; expected some of {sorted(_KEYS)}")
     url = value.get("url")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if not isinstance(url, str) or parts is None or parts.scheme not in ("grpc", "http") or not parts.hostname or parts.port is None \
+    if not isinstance(url, str):
+        raise fail(f"backend.url must be 'grpc://host:port' or 'http://host:port', got {url!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("grpc", "http") or not parts.hostname or parts.port is None \
             or parts.path not in ("", "/"):
         raise fail(f"backend.url must be 'grpc://host:port' or 'http://host:port', got {url!r}")
     http_url = value.get("http_url", "")
