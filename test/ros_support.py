@@ -123,3 +123,17 @@ class Probe:
             self._publishers[key] = self.node.create_publisher(message_type, topic, qos)
             assert wait_for(lambda: self._publishers[key].get_subscription_count() > 0), f"no subscriber on {topic}"
         return self._publishers[key]
+
+
+class SlowSession:
+    """Wraps a real ONNX session and sleeps before each inference."""
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self._inner, self._seconds = inner, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def run(self, feeds: Any) -> Any:
+        time.sleep(self._seconds)
+        return self._inner.run(feeds)

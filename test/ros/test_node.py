@@ -13,7 +13,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters
 from rclpy.parameter import Parameter
-from ros_support import SSD_MODEL, SSD_SCRIPT, Probe, image_message, wait_for
+from ros_support import SSD_MODEL, SSD_SCRIPT, Probe, SlowSession, image_message, wait_for
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -186,20 +186,6 @@ def test_diagnostics_report_each_model(context, spin, bikes, person_pose_config)
         values = report[f"/vision_pipeline: model {model}"]
         assert {"fps", "latency_ms", "queue_depth", "drops", "errors"} <= set(values)
         assert values["errors"] == "0"
-
-
-class SlowSession:
-    """Wraps a real ONNX session and sleeps before each inference."""
-
-    def __init__(self, inner: Any, seconds: float) -> None:
-        self._inner, self._seconds = inner, seconds
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def run(self, feeds: Any) -> Any:
-        time.sleep(self._seconds)
-        return self._inner.run(feeds)
 
 
 def test_a_slow_model_blocks_neither_image_intake_nor_parameter_calls(context, spin, bikes, person_config) -> None:

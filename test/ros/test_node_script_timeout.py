@@ -6,14 +6,13 @@ errors, and the other model keeps publishing one result per input frame.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
-from ros_support import Probe, image_message, wait_for
+from ros_support import Probe, SlowSession, image_message, wait_for
 from ros_vision_pipe.msg import ModelResult
 from sensor_msgs.msg import Image
 from support import make_scale_model
@@ -24,20 +23,6 @@ FEED = 'function preprocess(ctx) return vp.from_table({{ctx.frame_id, 0, 0}}, "f
 GOOD = FEED + "function postprocess(outputs, ctx) return { frame = ctx.frame_id } end\n"
 STUCK = "function preprocess(ctx) while true do end end\nfunction postprocess(outputs, ctx) return {} end\n"
 FRAMES = 8
-
-
-class SlowSession:
-    """A real ONNX session that sleeps before each inference (the main model takes its time)."""
-
-    def __init__(self, inner: Any, seconds: float) -> None:
-        self._inner, self._seconds = inner, seconds
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def run(self, feeds: Any) -> Any:
-        time.sleep(self._seconds)
-        return self._inner.run(feeds)
 
 
 def _config(folder: Path) -> Path:
