@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from ros_vision_pipe.cli_output import RunSummary, all_failed_message, frame_lines, json_record
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.pipeline import Pipeline
-from ros_vision_pipe.extras import missing_dependency_message
+from ros_vision_pipe.extras import report_missing_dependency
 from ros_vision_pipe.frames import FrameSourceError, iter_frames
 from ros_vision_pipe.messages.result_mapping import to_json
 from ros_vision_pipe.replay.progress import make_progress
@@ -109,11 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:  # Ctrl-C: the pipeline closed on the way out (scripts interrupted)
             return _interrupted()
         except ModuleNotFoundError as error:
-            message = missing_dependency_message(error)
-            if message is None:
-                raise
-            print(message, file=sys.stderr)
-            return 2
+            return report_missing_dependency(error)
 
 
 def _interrupted() -> int:

@@ -7,6 +7,8 @@ prints ``missing_dependency_message(error)`` instead of a traceback.
 
 from __future__ import annotations
 
+import sys
+
 #: Top-level module -> (extra of setup.py that installs it, what needs it).
 EXTRA_OF_MODULE: dict[str, tuple[str, str]] = {
     "rosbags": ("replay", "bag replay (python -m ros_vision_pipe.replay)"),
@@ -28,4 +30,13 @@ def missing_dependency_message(error: ModuleNotFoundError) -> str | None:
             f"install the extra: pip install 'ros_vision_pipe[{extra}]' (from a checkout: pip install '.[{extra}]')")
 
 
-__all__ = ["EXTRA_OF_MODULE", "missing_dependency_message"]
+def report_missing_dependency(error: ModuleNotFoundError) -> int:
+    """Print the one-line message for ``error`` and return exit status 2; re-raise a module no extra brings."""
+    message = missing_dependency_message(error)
+    if message is None:
+        raise error
+    print(message, file=sys.stderr)
+    return 2
+
+
+__all__ = ["EXTRA_OF_MODULE", "missing_dependency_message", "report_missing_dependency"]

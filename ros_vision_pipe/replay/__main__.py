@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ros_vision_pipe.extras import missing_dependency_message
+from ros_vision_pipe.extras import report_missing_dependency
 
 
 def entry(argv: Sequence[str] | None = None) -> int:
@@ -16,11 +16,7 @@ def entry(argv: Sequence[str] | None = None) -> int:
     try:
         from ros_vision_pipe.replay.cli import main
     except ModuleNotFoundError as error:
-        message = missing_dependency_message(error)
-        if message is None:
-            raise
-        print(message, file=sys.stderr)
-        return 2
+        return report_missing_dependency(error)
     return main(argv)
 
 

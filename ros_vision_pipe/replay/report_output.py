@@ -117,6 +117,17 @@ def write_json(report: ReplayReport, path: Path | str, *, frames: bool = False) 
     return target
 
 
+def _topic_timelines(report: ReplayReport) -> list[tuple[str, list[Any], np.ndarray]]:
+    """Per input topic: its frames in bag-time order and their bag time (s) since the first frame."""
+    frames = report.frames
+    start = min((f.log_time_ns for f in frames), default=0)
+    timelines = []
+    for topic in dict.fromkeys(f.topic for f in frames):
+        own = sorted((f for f in frames if f.topic == topic), key=lambda f: (f.log_time_ns, f.index))
+        timelines.append((topic, own, np.array([(f.log_time_ns - start) * 1e-9 for f in own], dtype=np.float64)))
+    return timelines
+
+
 def latency_series(report: ReplayReport) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
     """Per (topic, model): bag time of each of the topic's frames (s) and the model's latency there (ms).
 
@@ -124,12 +135,8 @@ def latency_series(report: ReplayReport) -> dict[tuple[str, str], tuple[np.ndarr
     failed, or a result reused from an earlier frame), so a plotted line has gaps there instead
     of a straight segment across; each computation appears once, at the first frame carrying it.
     """
-    frames = report.frames
-    start = min((f.log_time_ns for f in frames), default=0)
     series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for topic in dict.fromkeys(f.topic for f in frames):
-        own = sorted((f for f in frames if f.topic == topic), key=lambda f: (f.log_time_ns, f.index))
-        xs = np.array([(f.log_time_ns - start) * 1e-9 for f in own], dtype=np.float64)
+    for topic, own, xs in _topic_timelines(report):
         for model in [row.model for row in report.models]:
             seen: set[int] = set()
             ys = np.full(len(own), np.nan)
@@ -146,12 +153,8 @@ def latency_series(report: ReplayReport) -> dict[tuple[str, str], tuple[np.ndarr
 
 def age_series(report: ReplayReport) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
     """Per (topic, model): bag time of the topic's frames and the age of the model's result (NaN: none)."""
-    frames = report.frames
-    start = min((f.log_time_ns for f in frames), default=0)
     series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for topic in dict.fromkeys(f.topic for f in frames):
-        own = sorted((f for f in frames if f.topic == topic), key=lambda f: (f.log_time_ns, f.index))
-        xs = np.array([(f.log_time_ns - start) * 1e-9 for f in own], dtype=np.float64)
+    for topic, own, xs in _topic_timelines(report):
         for model in [row.model for row in report.models]:
             ys = np.full(len(own), np.nan)
             for i, f in enumerate(own):
