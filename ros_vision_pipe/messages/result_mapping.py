@@ -19,20 +19,18 @@ Example::
 
 from __future__ import annotations
 
-import array
-import importlib
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, ResultStatus
 from ros_vision_pipe.engine.vision._args import VisionOpError
 from ros_vision_pipe.engine.vision.formats import Detection
+from ros_vision_pipe.messages.factories import RCLPY_FACTORY, MessageFactory, RosbagsFactory, rclpy_factory
 
 FUSED_RESULT = "ros_vision_pipe/msg/FusedResult"
 MODEL_RESULT = "ros_vision_pipe/msg/ModelResult"
@@ -76,14 +74,6 @@ _DETECTION_KEYS = {"box", "score", "class_id", "label", "keypoints"}
 
 class ResultMappingError(ValueError):
     """A model's result does not fit the message it is mapped to."""
-
-
-class MessageFactory(Protocol):
-    """Builds one message of ``type_name`` (``"pkg/msg/Name"``) from its already-built fields."""
-
-    def __call__(self, type_name: str, fields: dict[str, Any]) -> Any:
-        """Return the message; ``fields`` holds nested messages and numpy primitive arrays."""
-        ...
 
 
 # -- payloads -----------------------------------------------------------------------------
@@ -399,55 +389,6 @@ def frame_messages(
     built = [fill(factory, MODEL_RESULT, item) for item in fields["results"]]
     fused = fill(factory, FUSED_RESULT, {**fields, "results": built})
     return FrameMessages({item["model"]: msg for item, msg in zip(fields["results"], built, strict=True)}, fused)
-
-
-_TYPECODES = {
-    np.dtype(np.uint8): "B", np.dtype(np.int8): "b", np.dtype(np.uint16): "H", np.dtype(np.int16): "h",
-    np.dtype(np.uint32): "I", np.dtype(np.int32): "i", np.dtype(np.uint64): "Q", np.dtype(np.int64): "q",
-    np.dtype(np.float32): "f", np.dtype(np.float64): "d",
-}
-
-
-@cache
-def _rclpy_class(type_name: str) -> Any:
-    package, _, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{package}.msg"), name)
-
-
-def _rclpy_array(values: np.ndarray) -> array.array[Any]:
-    native = values.dtype.newbyteorder("=")
-    typed = array.array(_TYPECODES[native])
-    typed.frombytes(np.ascontiguousarray(values, dtype=native).tobytes())
-    return typed
-
-
-def rclpy_factory(type_name: str, fields: dict[str, Any]) -> Any:
-    """``MessageFactory`` for rclpy: imports ``<package>.msg`` lazily; numpy arrays become ``array.array``."""
-    cls = _rclpy_class(type_name)
-    for key, value in fields.items():
-        if isinstance(value, np.ndarray):
-            fields[key] = _rclpy_array(value)
-    return cls(**fields)
-
-
-#: The rclpy factory (a function satisfies ``MessageFactory``).
-RCLPY_FACTORY: MessageFactory = rclpy_factory
-
-
-class RosbagsFactory:
-    """``MessageFactory`` for a rosbags ``Typestore`` (numpy arrays are what rosbags expects).
-
-    The typestore must know ``ros_vision_pipe``'s messages, e.g.
-    ``typestore.register(get_types_from_msg(text, "ros_vision_pipe/msg/ModelResult"))`` per file.
-    """
-
-    def __init__(self, typestore: Any) -> None:
-        """Wrap ``typestore`` (``rosbags.typesys.store.Typestore``)."""
-        self._types = typestore.types
-
-    def __call__(self, type_name: str, fields: dict[str, Any]) -> Any:
-        """Instantiate the typestore's dataclass for ``type_name``."""
-        return self._types[type_name](**fields)
 
 
 __all__ = [

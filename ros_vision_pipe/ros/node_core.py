@@ -25,10 +25,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -45,9 +43,10 @@ from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, dete
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
-from ros_vision_pipe.ros.params import NodeConfig, declare_parameters, resolve_config_file
+from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
+from ros_vision_pipe.ros.runtime_control import RuntimeControl
 from ros_vision_pipe.ros.runtime_params import ModelParameters
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
 
@@ -90,7 +89,7 @@ else:
     _NodeBase = object
 
 
-class PipelineNodeCore(_NodeBase):
+class PipelineNodeCore(RuntimeControl, _NodeBase):
     """The pipeline node's behaviour, mixed into a ``Node`` or a ``LifecycleNode`` (see the module docstring)."""
 
     _session_factory: SessionFactory
@@ -364,54 +363,6 @@ class PipelineNodeCore(_NodeBase):
                 self.get_logger().error(f"debug_image.draw failed: {debug.overlay_error}",  # type: ignore[attr-defined]
                                         throttle_duration_sec=WARN_PERIOD_S)
 
-    # -- reload ---------------------------------------------------------------------------
-
-    def _prepare_generation(self, generation: Generation) -> None:
-        """Publishers, task queues and parameters of the new generation's models; the current switch values."""
-        names = tuple(generation.pipeline.models)
-        self._model_outputs(names)
-        self.model_parameters.declare(generation.pipeline.spec)
-        self.model_parameters.apply_all(generation.pipeline)
-        if self.debug_image is not None:
-            self.debug_image.configure(generation.pipeline.config)
-        self.model_names = tuple(dict.fromkeys((*self.model_names, *names)))
-
-    def _log_reload(self, success: bool, message: str) -> None:
-        logger = self.get_logger()  # type: ignore[attr-defined]
-        (logger.info if success else logger.error)(message)
-
-    def _on_reload(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        """``~/reload``: reload ``config_file`` (the file may have been edited in place)."""
-        outcome = self.reloader.reload(self.config.config_file)
-        response.success = outcome.success
-        response.message = outcome.message
-        return response
-
-    def _on_config_changed(self) -> None:
-        if not self._closing:
-            self.reloader.reload(self.config.config_file)
-
-    def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
-        """Validate (and apply) ``config_file`` and ``models.<name>.*``; refusals name the model / file."""
-        model_parameters = getattr(self, "model_parameters", None)
-        for parameter in parameters:
-            reason = model_parameters.check(parameter) if model_parameters is not None else None
-            if reason is not None:
-                return SetParametersResult(successful=False, reason=reason)
-        for parameter in parameters:
-            if parameter.name == "config_file" and getattr(self, "reloader", None) is not None:
-                if parameter.type_ is not Parameter.Type.STRING or not str(parameter.value).strip():
-                    return SetParametersResult(successful=False, reason="config_file must be a non-empty path")
-                path = resolve_config_file(str(parameter.value))
-                outcome = self.reloader.reload(path)
-                if not outcome.success:
-                    return SetParametersResult(successful=False, reason=outcome.message)
-                self.config = _replace_config(self.config, path)
-        if model_parameters is not None:
-            for parameter in parameters:
-                model_parameters.apply(parameter)
-        return SetParametersResult(successful=True)
-
     # -- diagnostics (diagnostics group) -------------------------------------------------
 
     def _watch_inputs(self) -> None:
@@ -457,12 +408,6 @@ class PipelineNodeCore(_NodeBase):
             if self._result_thread.is_alive():
                 self.get_logger().warning(  # type: ignore[attr-defined]
                     f"result thread still busy after {JOIN_TIMEOUT_S} s")
-
-
-def _replace_config(config: NodeConfig, path: Any) -> NodeConfig:
-    from dataclasses import replace
-
-    return replace(config, config_file=path)
 
 
 __all__ = ["FrameStamp", "PipelineNodeCore", "ReloadError"]
