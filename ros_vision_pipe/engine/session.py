@@ -114,7 +114,30 @@ def _dynamic_model_bytes(path: Path) -> bytes:
     return bytes(model.SerializeToString())
 
 
-class OnnxSession:
+class DescribedSession:
+    """The description half of ``InferenceSession``: a session sets these three attributes when it starts."""
+
+    _inputs: tuple[TensorSpec, ...]
+    _outputs: tuple[TensorSpec, ...]
+    _metadata: Mapping[str, str]
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """Model inputs, in order (a remote model: the local file's order when it exists)."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        """Model outputs, in order (a remote model: the local file's order when it exists)."""
+        return self._outputs
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Custom metadata of the model file (a remote model: of its local file; empty without one)."""
+        return self._metadata
+
+
+class OnnxSession(DescribedSession):
     """An ONNX Runtime session configured for one model of a pipeline."""
 
     def __init__(
@@ -170,21 +193,6 @@ class OnnxSession:
         meta = self._session.get_modelmeta().custom_metadata_map
         self._metadata: Mapping[str, str] = MappingProxyType(dict(meta))
         self.providers: tuple[str, ...] = tuple(self._session.get_providers())
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        """Model inputs, in order."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        """Model outputs, in order."""
-        return self._outputs
-
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        """Custom metadata of the model file."""
-        return self._metadata
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one inference (releases the GIL while ONNX Runtime computes)."""

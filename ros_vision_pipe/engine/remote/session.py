@@ -37,7 +37,7 @@ from ros_vision_pipe.engine.remote.client import FailureKind, KServeClient, Remo
 from ros_vision_pipe.engine.remote.local_reference import read_local_reference
 from ros_vision_pipe.engine.remote.shared_memory import SharedMemoryInputs, use_shared_memory
 from ros_vision_pipe.engine.remote.tensors import differences
-from ros_vision_pipe.engine.session import InferenceSession, TensorSpec
+from ros_vision_pipe.engine.session import DescribedSession, InferenceSession, TensorSpec
 
 _LOG = logging.getLogger("ros_vision_pipe.engine.remote")
 
@@ -68,7 +68,7 @@ def _ordered(served: tuple[TensorSpec, ...], local: tuple[TensorSpec, ...] | Non
     return tuple(by_name[spec.name] for spec in local if spec.name in by_name)
 
 
-class KServeSession:
+class KServeSession(DescribedSession):
     """A model served by a KServe v2 server (Triton, MLServer...), behind the ``InferenceSession`` Protocol.
 
     Args:
@@ -195,22 +195,7 @@ class KServeSession:
         _LOG.info("%s %s: shared memory %s (%s)", self.backend.describe(), self._where,
                   "on" if use else "off", reason)
 
-    # -- InferenceSession -------------------------------------------------------------------
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        """The served model's inputs (in the local file's order when it exists)."""
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        """The served model's outputs (in the local file's order when it exists)."""
-        return self._outputs
-
-    @property
-    def metadata(self) -> Mapping[str, str]:
-        """Custom metadata of the local ONNX file (e.g. a label list); empty without one."""
-        return self._metadata
+    # -- InferenceSession (inputs, outputs, metadata: DescribedSession) ---------------------
 
     @property
     def state(self) -> BackendState:
