@@ -244,7 +244,14 @@ def subscriber_main(sizes: list[str]) -> int:
                 node.create_subscription(Image, topic_name(size, qos), on_image, _qos(qos))
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
+        running = threading.Event()
+        running.set()
+
+        def spin() -> None:
+            while running.is_set():
+                executor.spin_once(timeout_sec=0.1)
+
+        spinner = threading.Thread(target=spin)
         spinner.start()
         _reply({"ready": True})
         cpu0 = 0.0
@@ -263,7 +270,9 @@ def subscriber_main(sizes: list[str]) -> int:
                     latencies, state["tag"] = list(state["latencies"]), None
                 p50, p95 = (np.percentile(latencies, [50, 95]).tolist() if latencies else (None, None))
                 _reply({"received": len(latencies), "p50_ms": p50, "p95_ms": p95, "cpu_s": cpu})
-        executor.shutdown(timeout_sec=1.0)
+        running.clear()
+        spinner.join()  # a thread still spinning at exit aborts the process and leaks its /dev/shm segment
+        executor.shutdown()
         node.destroy_node()
     return 0
 
