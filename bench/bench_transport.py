@@ -33,7 +33,8 @@ generated into a temporary folder):
   default is SYNCHRONOUS).
 
 Then "mixed" rows (``--mixed``, best effort): the camera without any profile and the subscriber
-with the choice, and the other way round: what happens when only one side loads it.
+with the choice, and the other way round: what happens when only one side loads it; ``--pairs
+shm64:shm16`` runs other camera/subscriber combinations.
 
     source tools/ros_env.sh
     python bench/bench_transport.py [--seconds 2] [--choices defaults,shm16,...] [--mixed shm16,...]
@@ -41,7 +42,7 @@ with the choice, and the other way round: what happens when only one side loads 
 
 The children inherit ``ROS_DOMAIN_ID`` and ``ROS_AUTOMATIC_DISCOVERY_RANGE`` (``tools/ros_env.sh``:
 LOCALHOST; ``--discovery-range`` overrides it; with LOCALHOST rmw_fastrtps adds its own 512 KiB
-shared-memory and UDP transports next to the profile's). Default run: about 5 minutes.
+shared-memory and UDP transports next to the profile's). Default run: about 5 minutes here.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ DDS_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FIL
                  "RMW_FASTRTPS_USE_QOS_FROM_XML", "RMW_FASTRTPS_PUBLICATION_MODE", "SKIP_DEFAULT_XML")
 DEFAULT_CHOICES = ("defaults", "shm4", "shm16", "shm32", "shm64", "shm16-only", "large_data", "large_data_4mb",
                    "data_sharing", "data_sharing_on", "shm16_async")
-DEFAULT_MIXED = ("shm16", "shm32", "large_data_4mb")
+DEFAULT_MIXED = ("shm16",)
 STEP_TIMEOUT_S = 60.0
 #: LARGE_DATA with its options; ``sockets_size`` over the kernel's ``net.core.rmem_max``/``wmem_max`` (4 MiB here,
 #: 208 KiB on a stock Linux) makes the participant fail ("User transport failed to register").
@@ -431,6 +432,7 @@ def main() -> int:
     parser.add_argument("--choices", default=",".join(DEFAULT_CHOICES))
     parser.add_argument("--mixed", default=",".join(DEFAULT_MIXED),
                         help="choices also run with only one side configured ('' = none)")
+    parser.add_argument("--pairs", default="", help="CAMERA:SUBSCRIBER choice pairs, best effort (e.g. shm64:shm16)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat everything, in another order each round")
     parser.add_argument("--discovery-range", default=None, help="ROS_AUTOMATIC_DISCOVERY_RANGE of the children")
     args = parser.parse_args()
@@ -457,6 +459,12 @@ def main() -> int:
             env = child_environment(choice_environment(choice, folder), args.discovery_range)
             pairs += [(f"defaults -> {choice}", plain, env, ("best_effort",)),
                       (f"{choice} -> defaults", env, plain, ("best_effort",))]
+        for pair in [p for p in args.pairs.split(",") if p]:
+            camera, _, receiver = pair.partition(":")
+            pairs.append((f"{camera} -> {receiver}", child_environment(choice_environment(camera, folder),
+                                                                       args.discovery_range),
+                          child_environment(choice_environment(receiver, folder), args.discovery_range),
+                          ("best_effort",)))
         for round_index in range(args.rounds):
             shift = round_index * max(len(pairs) // max(args.rounds, 1), 1)  # another order each round
             for label, pub_env, sub_env, qos_list in pairs[shift:] + pairs[:shift]:
