@@ -22,7 +22,7 @@ generated into a temporary folder):
 * ``large_data`` / ``large_data_4mb``: ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (UDP for
   discovery, TCP + shared memory for data), plain and with
   ``?max_msg_size=1MB&sockets_size=4MB&non_blocking=true`` (``sockets_size`` also sizes the
-  shared-memory segment; above ``net.core.rmem_max`` the participant is not created at all).
+  shared-memory segment; with 16MB, above ``net.core.rmem_max`` here, no participant was created).
   rmw_fastrtps ignores the variable under ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` (it sets
   its own transports there), so these two only mean something with ``--discovery-range SUBNET``;
 * ``data_sharing``: ``shm16`` + ``<data_sharing><kind>AUTOMATIC</kind>`` for every DataWriter and
@@ -70,8 +70,8 @@ DEFAULT_CHOICES = ("defaults", "shm4", "shm16", "shm32", "shm64", "shm16-only", 
                    "data_sharing", "data_sharing_on", "shm16_async")
 DEFAULT_MIXED = ("shm16",)
 STEP_TIMEOUT_S = 60.0
-#: LARGE_DATA with its options; ``sockets_size`` over the kernel's ``net.core.rmem_max``/``wmem_max`` (4 MiB here,
-#: 208 KiB on a stock Linux) makes the participant fail ("User transport failed to register").
+#: LARGE_DATA with its options; ``sockets_size=16MB`` (over ``net.core.rmem_max``, 4 MiB here) failed to create the
+#: participant ("User transport failed to register").
 LARGE_DATA_4MB = "LARGE_DATA?max_msg_size=1MB&sockets_size=4MB&non_blocking=true"
 
 SHM_UDP_XML = """<?xml version="1.0" encoding="UTF-8"?>
