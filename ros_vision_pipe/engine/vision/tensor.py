@@ -7,6 +7,8 @@ tensor, and never writes into its inputs. Axes are 1-based, as Lua counts
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,15 +67,9 @@ def normalize(t: Any, opts: Any = None) -> NDArray[np.float32]:
     op = "normalize"
     array = as_array(t, op, "t")
     options = as_opts(opts, op, _NORMALIZE_OPTIONS)
-    scale = as_float(options.get("scale", 1.0), op, "opts.scale")
-    mean_value = options.get("mean", 0.0)
-    std_value = options.get("std", 1.0)
-    per_channel = isinstance(mean_value, (list, tuple, np.ndarray)) or isinstance(
-        std_value, (list, tuple, np.ndarray)
-    )
     shape = [1] * array.ndim
     channels = 1
-    if per_channel:
+    if Normalization.per_channel(options):
         if array.ndim == 0:
             raise fail(op, f"per-channel mean/std need a tensor with a channel axis, got {describe(array)}")
         axis = as_axis(options.get("channel_axis", -1), array.ndim, op, "opts.channel_axis")
@@ -81,15 +77,68 @@ def normalize(t: Any, opts: Any = None) -> NDArray[np.float32]:
         shape[axis] = channels
     elif "channel_axis" in options and array.ndim:
         as_axis(options["channel_axis"], array.ndim, op, "opts.channel_axis")
-    mean = np.asarray(_per_channel(mean_value, channels, op, "opts.mean"), dtype=np.float32)
-    std = np.asarray(_per_channel(std_value, channels, op, "opts.std"), dtype=np.float32)
-    if np.any(std == 0):
-        raise fail(op, f"opts.std must not be 0, got {describe(std_value)}")
-    if per_channel:
-        mean = np.broadcast_to(mean, (channels,)).reshape(shape)
-        std = np.broadcast_to(std, (channels,)).reshape(shape)
-    result = (array.astype(np.float32) * np.float32(scale) - mean) / std
-    return result.astype(np.float32, copy=False)
+    result = np.empty(array.shape, dtype=np.float32)
+    Normalization.from_options(options, channels, tuple(shape), op, "opts").apply(array, result)
+    return result
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``(x * scale - mean) / std`` in float32, written in place (``normalize``, ``crop_batch``).
+
+    ``mean`` is None when it is 0 and ``std`` None when it is 1: subtracting 0 and dividing
+    by 1 change no float32 value, so those passes over the data are left out.
+
+    Attributes:
+        scale: Factor applied first.
+        mean: Subtracted next (a scalar or per-channel array shaped to broadcast), or None.
+        std: Divisor last (same shapes), or None.
+    """
+
+    scale: np.float32
+    mean: NDArray[np.float32] | None
+    std: NDArray[np.float32] | None
+
+    @staticmethod
+    def per_channel(options: Mapping[str, Any]) -> bool:
+        """True when ``mean`` or ``std`` of ``options`` is given per channel (an array)."""
+        return any(isinstance(options.get(key), (list, tuple, np.ndarray)) for key in ("mean", "std"))
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], channels: int, shape: tuple[int, ...], op: str,
+                     name: str) -> Normalization:
+        """Read ``scale``, ``mean`` and ``std`` of an options table.
+
+        Args:
+            options: The table (``name`` says where it is, e.g. ``"opts"``).
+            channels: Entries a per-channel ``mean``/``std`` must have.
+            shape: Shape per-channel values take to broadcast against the data.
+            op: Lua name of the calling op.
+            name: Name of the table in errors.
+
+        Raises:
+            VisionOpError: a bad value, a wrong number of per-channel values, or a zero std.
+        """
+        scale = as_float(options.get("scale", 1.0), op, f"{name}.scale")
+        mean_value = options.get("mean", 0.0)
+        std_value = options.get("std", 1.0)
+        mean = np.asarray(_per_channel(mean_value, channels, op, f"{name}.mean"), dtype=np.float32)
+        std = np.asarray(_per_channel(std_value, channels, op, f"{name}.std"), dtype=np.float32)
+        if np.any(std == 0):
+            raise fail(op, f"{name}.std must not be 0, got {describe(std_value)}")
+        if cls.per_channel(options):
+            mean = np.broadcast_to(mean, (channels,)).reshape(shape)
+            std = np.broadcast_to(std, (channels,)).reshape(shape)
+        return cls(scale=np.float32(scale), mean=None if np.all(mean == 0) else mean,
+                   std=None if np.all(std == 1) else std)
+
+    def apply(self, source: NDArray[Any], out: NDArray[np.float32]) -> None:
+        """Write the normalised ``source`` into ``out`` (float32, same shape): one pass per term."""
+        np.multiply(source, self.scale, out=out, dtype=np.float32)
+        if self.mean is not None:
+            np.subtract(out, self.mean, out=out)
+        if self.std is not None:
+            np.divide(out, self.std, out=out)
 
 
 def astype(t: Any, dtype: str) -> NDArray[Any]:

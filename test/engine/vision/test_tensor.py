@@ -43,6 +43,18 @@ def test_normalize_uses_channel_axis_for_channels_first_tensors() -> None:
     np.testing.assert_array_equal(out[:, 0, 0], [0, -1, -2])
 
 
+@pytest.mark.parametrize("opts", [None, {"scale": 1 / 255}, {"mean": 0, "std": 1}, {"mean": [0, 0], "std": [1, 1]},
+                                  {"scale": 0.3, "mean": 0.1, "std": 0.7}, {"mean": [0.1, -2], "std": [3, 0.5]}])
+def test_normalize_gives_the_bits_of_its_formula_whatever_terms_it_leaves_out(opts: Any) -> None:
+    values = np.array([[-0.0, 0.0], [np.nan, np.inf], [-np.inf, 3.3], [255, 1e-40]])
+    o = opts or {}
+    mean = np.asarray(o.get("mean", 0.0), dtype=np.float32)
+    std = np.asarray(o.get("std", 1.0), dtype=np.float32)
+    want = (values.astype(np.float32) * np.float32(o.get("scale", 1.0)) - mean) / std
+    got = normalize(values, opts)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_normalize_without_options_only_converts_to_float32() -> None:
     out = normalize(np.array([1, 2], dtype=np.uint8), [])
     assert out.dtype == np.float32
