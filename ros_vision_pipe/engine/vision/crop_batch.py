@@ -4,8 +4,9 @@ A per-box model (a pose, face-landmark or re-identification model after a detect
 every box of the detector cropped, resized and normalised into one float tensor, and the
 crop transforms to map its outputs back. ``crop_batch`` does this crop by crop into one
 preallocated float32 batch, without the uint8 batch and the float temporaries that
-``crop_boxes`` + ``normalize`` (+ ``to_chw``) make, and returns the transforms as one
-[N, 4] tensor that ``map_points`` / ``map_boxes`` take whole.
+``crop_boxes`` + ``normalize`` (+ ``to_chw``) make (the batch itself is a reused one when an
+earlier call's batch is no longer referenced: ``buffers.py``), and returns the transforms as
+one [N, 4] tensor that ``map_points`` / ``map_boxes`` take whole.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ros_vision_pipe.engine.vision._args import as_image, as_opts, describe, fail
+from ros_vision_pipe.engine.vision.buffers import REUSED_BUFFERS
 from ros_vision_pipe.engine.vision.image import CropWindows, boxes_xyxy, image_size
 from ros_vision_pipe.engine.vision.tensor import Normalization
 
@@ -91,8 +93,9 @@ def crop_batch(img: Any, boxes: Any, w: Any, h: Any,
                        f"{size / 2**20:.1f} MiB, more than the {MAX_BATCH_BYTES >> 20} MiB a batch may hold")
     transforms = window.place(xyxy, width, height, op)
     shape = (channels, height, width) if channels_first else (height, width, channels)
-    batch = np.empty((len(xyxy), *shape), dtype=np.float32)
+    batch = REUSED_BUFFERS.take((len(xyxy), *shape), np.float32)
     for index in range(len(xyxy)):
         crop = window.warp(image, transforms[index], width, height)
         normalization.apply(crop.transpose(2, 0, 1) if channels_first else crop, batch[index])
     return batch, transforms
+

@@ -26,6 +26,7 @@ from ros_vision_pipe.engine.vision._args import (
     describe,
     fail,
 )
+from ros_vision_pipe.engine.vision.buffers import REUSED_BUFFERS
 
 _NORMALIZE_OPTIONS = ("scale", "mean", "std", "channel_axis")
 
@@ -77,7 +78,7 @@ def normalize(t: Any, opts: Any = None) -> NDArray[np.float32]:
         shape[axis] = channels
     elif "channel_axis" in options and array.ndim:
         as_axis(options["channel_axis"], array.ndim, op, "opts.channel_axis")
-    result = np.empty(array.shape, dtype=np.float32)
+    result = REUSED_BUFFERS.take(array.shape, np.float32)
     Normalization.from_options(options, channels, tuple(shape), op, "opts").apply(array, result)
     return result
 
