@@ -8,9 +8,10 @@ tensor, and never writes into its inputs. Axes are 1-based, as Lua counts
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -99,6 +100,7 @@ class Normalization:
     scale: np.float32
     mean: NDArray[np.float32] | None
     std: NDArray[np.float32] | None
+    _tables: dict[int, NDArray[np.float32]] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def per_channel(options: Mapping[str, Any]) -> bool:
@@ -134,12 +136,56 @@ class Normalization:
                    std=None if np.all(std == 1) else std)
 
     def apply(self, source: NDArray[Any], out: NDArray[np.float32]) -> None:
-        """Write the normalised ``source`` into ``out`` (float32, same shape): one pass per term."""
+        """Write the normalised ``source`` into ``out`` (float32, same shape).
+
+        A uint8 source with a mean or a std, scalars or per channel of its last axis, goes
+        through a 256-entry table of the same float32 arithmetic (``cv2.LUT``: one pass, the
+        same bits; per-channel terms broadcast over a batch cost numpy several times that);
+        anything else takes one numpy pass per term.
+        """
+        channels = self._table_channels(source, out)
+        if channels:
+            table = self._tables.get(channels)
+            if table is None:
+                table = self._tables[channels] = self._table(channels)
+            flat_source = source.reshape(-1, 1, channels) if channels > 1 else source.reshape(-1, source.shape[-1])
+            flat_out = out.reshape(flat_source.shape)
+            written = cv2.LUT(flat_source, table, dst=flat_out)
+            if written.ctypes.data != flat_out.ctypes.data:  # OpenCV made its own array: copy it over
+                np.copyto(flat_out, written.reshape(flat_out.shape))
+            return
         np.multiply(source, self.scale, out=out, dtype=np.float32)
         if self.mean is not None:
             np.subtract(out, self.mean, out=out)
         if self.std is not None:
             np.divide(out, self.std, out=out)
+
+    def _table_channels(self, source: NDArray[Any], out: NDArray[np.float32]) -> int:
+        """Channels of the table ``apply`` can use on ``source`` (1: one for all), 0 when it cannot."""
+        if (source.dtype != np.uint8 or source.ndim == 0 or source.size == 0 or out.shape != source.shape
+                or not source.flags.c_contiguous or not out.flags.c_contiguous):
+            return 0
+        if self.mean is None and self.std is None:
+            return 0  # one multiplication: as fast as the table
+        channels = 1
+        for term in (self.mean, self.std):
+            if term is None or term.size == 1:
+                continue
+            if term.shape[-1] != source.shape[-1] or term.size != term.shape[-1] or term.size > 4:
+                return 0  # not per channel of the last axis (channels first), or too many channels
+            channels = term.size
+        return channels
+
+    def _table(self, channels: int) -> NDArray[np.float32]:
+        """The normalised value of each byte 0..255 (per channel: [1, 256, channels])."""
+        values = np.arange(256, dtype=np.uint8).reshape(256, 1)
+        table = np.multiply(values, self.scale, dtype=np.float32)
+        if self.mean is not None:
+            table = np.subtract(table, self.mean.reshape(-1)[:channels].reshape(1, -1))
+        if self.std is not None:
+            table = np.divide(table, self.std.reshape(-1)[:channels].reshape(1, -1))
+        table = np.ascontiguousarray(np.broadcast_to(table, (256, channels)), dtype=np.float32)
+        return table.reshape(1, 256, channels) if channels > 1 else table.reshape(1, 256)
 
 
 def astype(t: Any, dtype: str) -> NDArray[Any]:
