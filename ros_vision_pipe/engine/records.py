@@ -202,6 +202,9 @@ class ModelStats:
         latency_mean_ms: Mean preprocess + inference + postprocess time of recent runs.
         latency_p95_ms: 95th percentile of the same samples.
         latency_samples: Number of recent runs the two figures are computed on.
+        latency_total_ms: Sum of the latencies of all ``runs`` (the mean over any period is
+            the difference of two snapshots' totals over the difference of their runs).
+        latency_last_ms: Latency of the latest run (0 before the first).
     """
 
     source: str
@@ -215,6 +218,8 @@ class ModelStats:
     latency_mean_ms: float = 0.0
     latency_p95_ms: float = 0.0
     latency_samples: int = 0
+    latency_total_ms: float = 0.0
+    latency_last_ms: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ Three collaborators, all ROS-free (the node in ``ros/reload.py`` drives them):
   to the newest; results come back in submission order, all of an old generation's frames before
   the first frame of the new one, each with the ``Generation`` that produced it. Frame indices go
   on where the old generation stopped (``Pipeline.adopt_frame_counters``): no frame is lost or
-  counted twice across a swap.
+  counted twice across a swap. ``lifetime_stats`` is every generation's ``Pipeline.stats()``
+  together (retired ones included, warm-up frames left out): the node's /diagnostics.
 
 ``PipelineBuilder.build`` loads a configuration, its sessions and scripts, and runs one warm-up
 frame; only a generation that got that far is handed to ``SwappablePipeline.swap``.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -44,7 +45,7 @@ from ros_vision_pipe.engine.records import (
     ResultStatus,
 )
 from ros_vision_pipe.engine.session import InferenceSession
-from ros_vision_pipe.engine.stats import StatsCollector
+from ros_vision_pipe.engine.stats import StatsCollector, combine, subtract
 from ros_vision_pipe.engine.tasks import ModelTaskRunner
 
 #: Source name of the warm-up frame a new generation runs before it is swapped in.
@@ -55,6 +56,9 @@ WARMUP_SHAPE = (480, 640, 3)
 MAX_SKIP_RECORDS = 1024
 #: Seconds ``SwappablePipeline.wait_result`` sleeps at most between two looks for a new generation.
 POLL_S = 0.1
+#: The ``ModelStats`` counter of each outcome status.
+_STATUS_COUNTER = {ResultStatus.OK: "runs", ResultStatus.SKIPPED: "skipped", ResultStatus.REUSED: "reused",
+                   ResultStatus.ERROR: "errors"}
 
 
 class ReloadError(EngineError):
@@ -129,6 +133,7 @@ class ModelSwitches:
         """Every model enabled."""
         self._disabled: dict[str, str] = {}
         self._skips: OrderedDict[tuple[str, str, int], str] = OrderedDict()
+        self._published_skipped: Counter[tuple[str, str, ResultStatus]] = Counter()
         self._lock = threading.Lock()
 
     def set_enabled(self, model: str, enabled: bool, reason: str = "") -> None:
@@ -168,9 +173,33 @@ class ModelSwitches:
                 if reason is not None:
                     reasons[name] = reason
                     outcomes[name] = ModelOutcome(name, ResultStatus.SKIPPED, None, result.frame_id)
+                    if outcome.status is not ResultStatus.SKIPPED:
+                        self._published_skipped[(result.source, name, outcome.status)] += 1
         if not reasons:
             return result, {}
         return replace(result, outcomes=MappingProxyType(outcomes)), reasons
+
+    def as_published(self, stats: PipelineStats) -> PipelineStats:
+        """``stats`` with the outcomes ``apply`` turned into SKIPPED counted as skipped.
+
+        The engine counts an outcome where it is created; a disabled model's value reused from an
+        earlier frame (parallel_async) is published as SKIPPED, and is counted so here.
+        """
+        with self._lock:
+            moved = dict(self._published_skipped)
+        if not moved:
+            return stats
+        rows = []
+        for row in stats.models:
+            counts: dict[str, Any] = {"skipped": row.skipped}
+            for status in (ResultStatus.OK, ResultStatus.REUSED, ResultStatus.ERROR):
+                count = moved.get((row.source, row.model, status), 0)
+                if count:
+                    field_name = _STATUS_COUNTER[status]
+                    counts[field_name] = getattr(row, field_name) - count
+                    counts["skipped"] += count
+            rows.append(replace(row, **counts))
+        return replace(stats, models=tuple(rows))
 
 
 class SwitchableModel(Model):
@@ -197,6 +226,8 @@ class Generation:
         pipeline: Its pipeline.
         load_ms: Wall time of loading and warming it up, milliseconds.
         sessions_reused: Models whose session came from the previous generation.
+        baseline: ``pipeline.stats()`` after its warm-up frame, which ``lifetime_stats`` leaves
+            out (None: no warm-up).
     """
 
     number: int
@@ -204,6 +235,12 @@ class Generation:
     pipeline: Pipeline
     load_ms: float = 0.0
     sessions_reused: int = 0
+    baseline: PipelineStats | None = None
+
+    def stats(self) -> PipelineStats:
+        """``pipeline.stats()`` since the warm-up frame."""
+        stats = self.pipeline.stats()
+        return stats if self.baseline is None else subtract(stats, self.baseline)
 
 
 class PipelineBuilder:
@@ -258,8 +295,10 @@ class PipelineBuilder:
                 models.append(model)
             stats = StatsCollector(spec.mode, tuple(model.name for model in models))
             pipeline = Pipeline(config, models, build_runner(config, models, stats=stats), stats=stats)
+            baseline = None
             if warm_up:
                 self._warm_up(pipeline, path, warmup, warmup_encoding)
+                baseline = pipeline.stats()
             digest = config_hash(spec)
         except BaseException as error:
             if pipeline is not None:
@@ -273,7 +312,7 @@ class PipelineBuilder:
             self._number += 1
             number = self._number
         return Generation(number, digest, pipeline, (time.perf_counter() - start) * 1e3,
-                          self.sessions.hits - hits)
+                          self.sessions.hits - hits, baseline)
 
 
     @staticmethod
@@ -296,6 +335,7 @@ class SwappablePipeline:
     def __init__(self, first: Generation) -> None:
         """Serve ``first``."""
         self._generations: list[Generation] = [first]
+        self._retired: PipelineStats | None = None  # the generations closed so far, together
         self._lock = threading.Lock()
         self._closed = False
 
@@ -348,9 +388,11 @@ class SwappablePipeline:
                 result = head.pipeline.try_get_result()
                 if result is not None:
                     return head, result
-                if head.pipeline.stats().pending == 0:  # every frame it took was collected: retire it
+                final = head.stats()
+                if final.pending == 0:  # every frame it took was collected: retire it
                     with self._lock:
                         self._generations.pop(0)
+                        self._retired = final if self._retired is None else combine([self._retired, final])
                     head.pipeline.close()
                     continue
                 wait = 0.005
@@ -368,6 +410,14 @@ class SwappablePipeline:
     def stats(self) -> PipelineStats:
         """``Pipeline.stats()`` of the serving generation (counters start at zero with each reload)."""
         return self._generations[-1].pipeline.stats()
+
+    def lifetime_stats(self) -> PipelineStats:
+        """The counters since start: every generation's, retired ones included, warm-up frames left out."""
+        with self._lock:
+            snapshots = [generation.stats() for generation in self._generations]
+            if self._retired is not None:
+                snapshots.insert(0, self._retired)
+        return combine(snapshots)
 
     def pipelines(self) -> list[Pipeline]:
         """Every pipeline still open (serving and draining)."""

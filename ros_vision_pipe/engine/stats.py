@@ -1,14 +1,17 @@
 """Thread-safe counters behind ``Pipeline.stats()`` (records ``ModelStats``, ``PipelineStats``).
 
 Memory is constant: counters per (source, model) and a fixed window of recent
-latencies for the mean and 95th percentile.
+latencies for the mean and 95th percentile. ``combine`` and ``subtract`` compute with
+snapshots: the counters of several pipelines together (the generations of a reloading
+node), or since an earlier snapshot.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -29,12 +32,20 @@ LATENCY_WINDOW = 256
 DepthProvider = Callable[[], Mapping[tuple[str, str], int]]
 
 
+#: The counters of ``ModelStats`` that add up (across pipelines) and subtract (since a snapshot).
+MODEL_COUNTERS = ("runs", "skipped", "reused", "errors", "dropped", "latency_total_ms")
+
+#: The frame counters of ``PipelineStats`` that do.
+FRAME_COUNTERS = ("frames_in", "frames_out", "frames_failed", "frames_rejected", "frames_dropped")
+
+
 class _Counters:
-    __slots__ = ("runs", "skipped", "reused", "errors", "dropped", "latencies")
+    __slots__ = ("runs", "skipped", "reused", "errors", "dropped", "latencies", "latency_total")
 
     def __init__(self) -> None:
         self.runs = self.skipped = self.reused = self.errors = self.dropped = 0
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.latency_total = 0.0
 
 
 class StatsCollector:
@@ -72,6 +83,7 @@ class StatsCollector:
             if outcome.status is ResultStatus.OK:
                 counters.runs += 1
                 counters.latencies.append(outcome.latency_ms)
+                counters.latency_total += outcome.latency_ms
             elif outcome.status is ResultStatus.SKIPPED:
                 counters.skipped += 1
             elif outcome.status is ResultStatus.REUSED:
@@ -147,6 +159,8 @@ class StatsCollector:
                         latency_mean_ms=float(samples.mean()) if samples.size else 0.0,
                         latency_p95_ms=float(np.percentile(samples, 95)) if samples.size else 0.0,
                         latency_samples=int(samples.size),
+                        latency_total_ms=counters.latency_total,
+                        latency_last_ms=counters.latencies[-1] if counters.latencies else 0.0,
                     ))
             return PipelineStats(
                 mode=self._mode,
@@ -159,3 +173,58 @@ class StatsCollector:
                 pending=pending,
                 backends=backends,
             )
+
+
+def combine(snapshots: Sequence[PipelineStats]) -> PipelineStats:
+    """The counters of several pipelines as one (e.g. every generation of a reloading node).
+
+    Counters, queue depths and pending frames add up per (source, model); the recent-latency
+    figures (mean, p95, last) are those of the latest snapshot that has runs of the pair; mode
+    and backends are the latest snapshot's.
+
+    Raises:
+        ValueError: No snapshot.
+    """
+    if not snapshots:
+        raise ValueError("combine: no snapshot")
+    rows: dict[tuple[str, str], ModelStats] = {}
+    for snapshot in snapshots:
+        for row in snapshot.models:
+            key = (row.source, row.model)
+            earlier = rows.get(key)
+            if earlier is None:
+                rows[key] = row
+                continue
+            recent = row if row.latency_samples else earlier
+            rows[key] = replace(
+                earlier,
+                **{name: getattr(earlier, name) + getattr(row, name) for name in MODEL_COUNTERS},
+                queue_depth=earlier.queue_depth + row.queue_depth,
+                latency_mean_ms=recent.latency_mean_ms, latency_p95_ms=recent.latency_p95_ms,
+                latency_samples=recent.latency_samples, latency_last_ms=recent.latency_last_ms,
+            )
+    last = snapshots[-1]
+    return replace(
+        last, models=tuple(rows.values()),
+        **{name: sum(getattr(snapshot, name) for snapshot in snapshots) for name in FRAME_COUNTERS},
+        pending=sum(snapshot.pending for snapshot in snapshots),
+    )
+
+
+def subtract(stats: PipelineStats, baseline: PipelineStats) -> PipelineStats:
+    """The counters of ``stats`` since ``baseline``, an earlier snapshot of the same pipeline.
+
+    Rows left with nothing counted and nothing queued (a source seen only before the baseline,
+    such as a reload's warm-up frame) are dropped; latency figures and queue depths stay as
+    ``stats`` has them.
+    """
+    before = {(row.source, row.model): row for row in baseline.models}
+    rows = []
+    for row in stats.models:
+        old = before.get((row.source, row.model))
+        if old is not None:
+            row = replace(row, **{name: getattr(row, name) - getattr(old, name) for name in MODEL_COUNTERS})
+        if row.queue_depth or any(getattr(row, name) for name in MODEL_COUNTERS):
+            rows.append(row)
+    return replace(stats, models=tuple(rows),
+                   **{name: getattr(stats, name) - getattr(baseline, name) for name in FRAME_COUNTERS})

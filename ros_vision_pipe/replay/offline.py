@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from ros_vision_pipe.engine import live_feed
 from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult
@@ -48,54 +49,21 @@ def feed_lossless(pipeline: Pipeline, frames: Iterable[BagFrame], deliver: Deliv
         frames: Decoded frames, in recording order.
         deliver: Called with each frame and its result.
         driver: ``RUN``: one ``Pipeline.run`` per frame. ``PIPELINED``: ``submit`` up to
-            ``max_pending_frames - 1`` frames ahead and collect with ``wait_result``.
+            ``max_pending_frames - 1`` frames ahead and collect with ``wait_result``
+            (``engine.live_feed.feed_lossless``, the lossless loop of the engine's feeding module).
     """
     if driver is Driver.RUN:
         for frame in frames:
             deliver(frame, run_frame(pipeline, frame, frame.index))
         return
-    window = max(1, pipeline.spec.max_pending_frames - 1)
-    in_flight: list[BagFrame] = []  # submitted, result not yet collected (submission order)
 
-    def collect() -> None:
-        result = pipeline.wait_result()
-        assert result is not None  # no timeout: waits for the next result
-        frame = result.stamp if isinstance(result.stamp, BagFrame) else in_flight[0]
-        in_flight[:] = [f for f in in_flight if f is not frame]
-        deliver(frame, result)
+    def submit(frame: BagFrame) -> bool:
+        return pipeline.submit(frame.image, source=frame.topic, encoding=frame.encoding,
+                               timestamp=frame.stamp.seconds, frame_id=frame.index, stamp=frame)
 
-    iterator = iter(frames)
-    while True:
-        try:
-            frame = next(iterator)
-        except StopIteration:
-            break
-        except ReplayError:  # the bag became unreadable: finish the frames read before it
-            while in_flight:
-                collect()
-            raise
-        while len(in_flight) >= window:
-            collect()
-        try:
-            accepted = pipeline.submit(frame.image, source=frame.topic, encoding=frame.encoding,
-                                       timestamp=frame.stamp.seconds, frame_id=frame.index, stamp=frame)
-        except PipelineClosedError:
-            raise
-        except EngineError as error:  # an invalid image: reported in order, after the frames before it
-            while in_flight:
-                collect()
-            deliver(frame, _submit_failed(pipeline, frame, error))
-            continue
-        while not accepted:  # the window keeps below the bound; a config with a smaller one waits here
-            if not in_flight:
-                raise RuntimeError(f"the frame-level pipeline refused frame {frame.index} of {frame.topic!r} "
-                                   "with nothing in flight")
-            collect()
-            accepted = pipeline.submit(frame.image, source=frame.topic, encoding=frame.encoding,
-                                       timestamp=frame.stamp.seconds, frame_id=frame.index, stamp=frame)
-        in_flight.append(frame)
-    while in_flight:
-        collect()
+    live_feed.feed_lossless(pipeline, frames, submit=submit, deliver=deliver,
+                            failed=lambda frame, error: _submit_failed(pipeline, frame, error),
+                            window=pipeline.spec.max_pending_frames - 1, source_errors=(ReplayError,))
 
 
 __all__ = ["Deliver", "feed_lossless", "run_frame"]

@@ -127,7 +127,7 @@ class Listener(Node):
 def summary(camera: CameraStandIn, listener: Listener, pipeline: PipelineNode, elapsed: float) -> str:
     """The closing table."""
     assert pipeline.pipeline is not None, "the plain node is configured from construction"
-    pipeline.diagnostics.engine(pipeline.pipeline.stats())
+    pipeline.diagnostics.engine(pipeline.builder.switches.as_published(pipeline.pipeline.lifetime_stats()))
     totals = pipeline.diagnostics.totals()
     inputs, frames = totals.get(f"input {TOPIC}", {}), totals.get("pipeline", {})
     lines = [

@@ -1,15 +1,19 @@
 """Per-model and per-input diagnostics of the node, published as ``diagnostic_msgs/DiagnosticArray``.
 
-``DiagnosticsCollector`` counts what the node sees (thread-safe: intake, the result thread and
-the diagnostics timer call it from different threads) and keeps the engine's latest
-``Pipeline.stats()``; ``build`` turns one period into a ``DiagnosticArray``:
+``DiagnosticsCollector`` counts what the node's intake sees (thread-safe: intake and the
+diagnostics timer call it from different threads) and keeps the engine's latest statistics; the
+per-model figures are a view of them, not a count of the node's own: each period the node hands
+it ``SwappablePipeline.lifetime_stats()`` (every generation since start, warm-up frames left
+out) through ``ModelSwitches.as_published`` (a disabled model's reused values count as skipped,
+as they are published). ``build`` turns one period into a ``DiagnosticArray``:
 
 * one status per model, ``"<node>: model <name>"``: ``fps`` (results computed per second over
   the period), ``latency_ms`` (mean of the period) and ``latency_last_ms`` (preprocess +
   inference + postprocess), ``queue_depth`` (frames in the engine's queue of the model plus
   tasks queued or running in its callback group), ``drops`` (frames the model never saw:
   dropped from its queue, or whole frames dropped or refused by the pipeline), and totals
-  since start: ``errors``, ``runs``, ``skipped``, ``reused``;
+  since start, across reloads: ``errors``, ``runs``, ``skipped``, ``reused`` (all of a source,
+  the engine's ``ModelStats`` summed over sources);
 * one status per input topic, ``"<node>: input <topic>"``: ``received``, ``rejected`` (bad
   input), ``refused`` (the pipeline was full), ``fps_in``, ``frames_in`` (= received) and
   ``publishers`` (matched); WARN with "no frame ... although N publisher(s) matched" while an
@@ -34,23 +38,29 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from ros_vision_pipe.engine.records import ResultStatus
-
 
 @dataclass
 class _ModelCounts:
+    """The engine's counters of one model (all sources) and how much of them was reported."""
+
     runs: int = 0
     skipped: int = 0
     reused: int = 0
     errors: int = 0
     engine_dropped: int = 0
     engine_queue: int = 0
+    latency_total_ms: float = 0.0
     latency_last_ms: float = 0.0
-    period_runs: int = 0
-    period_errors: int = 0
-    period_frames: int = 0
-    period_latency_sum: float = 0.0
+    reported_runs: int = 0
+    reported_errors: int = 0
+    reported_frames: int = 0
+    reported_latency_ms: float = 0.0
     reported_drops: int = 0
+
+    @property
+    def frames(self) -> int:
+        """Outcomes of every status."""
+        return self.runs + self.skipped + self.reused + self.errors
 
 
 @dataclass
@@ -79,7 +89,7 @@ def _kv(key: str, value: Any) -> KeyValue:
 
 
 class DiagnosticsCollector:
-    """Counts frames, drops and outcomes between two diagnostics messages.
+    """The node's intake counters and its view of the engine's, between two diagnostics messages.
 
     Args:
         node_name: Prefix of every status name (the node's fully qualified name).
@@ -126,36 +136,31 @@ class DiagnosticsCollector:
             counts = self._state.inputs.setdefault(topic, _InputCounts())
             counts.publishers, counts.silent_s, counts.lost = publishers, silent_s, lost
 
-    def record(self, model: str, status: ResultStatus, latency_ms: float) -> None:
-        """Count the result published for ``model`` on one frame."""
-        with self._lock:
-            counts = self._state.models.setdefault(model, _ModelCounts())
-            counts.period_frames += 1
-            if status is ResultStatus.OK:
-                counts.runs += 1
-                counts.period_runs += 1
-                counts.latency_last_ms = latency_ms
-                counts.period_latency_sum += latency_ms
-            elif status is ResultStatus.SKIPPED:
-                counts.skipped += 1
-            elif status is ResultStatus.REUSED:
-                counts.reused += 1
-            else:
-                counts.errors += 1
-                counts.period_errors += 1
-
     def engine(self, stats: Any) -> None:
-        """Take the engine's counters (a ``PipelineStats`` from ``Pipeline.stats()``)."""
-        per_model: dict[str, tuple[int, int]] = {}
+        """Take the engine's counters (a ``PipelineStats``: the node's lifetime view, see the module)."""
+        per_model: dict[str, _ModelCounts] = {}
         for row in stats.models:  # one row per (source, model)
-            dropped, queued = per_model.get(row.model, (0, 0))
-            per_model[row.model] = (dropped + row.dropped, queued + row.queue_depth)
+            counts = per_model.setdefault(row.model, _ModelCounts())
+            counts.runs += row.runs
+            counts.skipped += row.skipped
+            counts.reused += row.reused
+            counts.errors += row.errors
+            counts.engine_dropped += row.dropped
+            counts.engine_queue += row.queue_depth
+            counts.latency_total_ms += row.latency_total_ms
+            if row.runs:
+                counts.latency_last_ms = row.latency_last_ms
         frames = {key: int(getattr(stats, key)) for key in
                   ("frames_in", "frames_out", "frames_failed", "frames_dropped", "frames_rejected", "pending")}
         with self._lock:
-            for model, (dropped, queued) in per_model.items():
+            for model, new in per_model.items():
                 counts = self._state.models.setdefault(model, _ModelCounts())
-                counts.engine_dropped, counts.engine_queue = dropped, queued
+                counts.runs, counts.skipped = new.runs, new.skipped
+                counts.reused, counts.errors = new.reused, new.errors
+                counts.engine_dropped, counts.engine_queue = new.engine_dropped, new.engine_queue
+                counts.latency_total_ms = new.latency_total_ms
+                if new.runs:
+                    counts.latency_last_ms = new.latency_last_ms
             self._state.pipeline = frames
             self._state.backends = tuple(getattr(stats, "backends", ()))
             self._state.frames_lost = frames["frames_dropped"] + frames["frames_rejected"]
@@ -190,13 +195,15 @@ class DiagnosticsCollector:
             for name, c in self._state.models.items():
                 drops = c.engine_dropped + self._state.frames_lost
                 new_drops = drops - c.reported_drops
-                mean = c.period_latency_sum / c.period_runs if c.period_runs else 0.0
-                fps = c.period_runs / elapsed
-                if c.period_errors and c.period_errors == c.period_frames:
-                    level, message = DiagnosticStatus.ERROR, f"failed on all {c.period_frames} frames"
-                elif c.period_errors or new_drops:
+                period_runs, period_errors = c.runs - c.reported_runs, c.errors - c.reported_errors
+                period_frames = c.frames - c.reported_frames
+                mean = (c.latency_total_ms - c.reported_latency_ms) / period_runs if period_runs > 0 else 0.0
+                fps = max(period_runs, 0) / elapsed
+                if period_errors > 0 and period_errors == period_frames:
+                    level, message = DiagnosticStatus.ERROR, f"failed on all {period_frames} frames"
+                elif period_errors > 0 or new_drops:
                     level = DiagnosticStatus.WARN
-                    message = f"{c.period_errors} errors, {new_drops} drops in {elapsed:.1f} s"
+                    message = f"{period_errors} errors, {new_drops} drops in {elapsed:.1f} s"
                 else:
                     level, message = DiagnosticStatus.OK, f"{fps:.1f} fps, {mean:.1f} ms"
                 values = {"fps": fps, "latency_ms": mean, "latency_last_ms": c.latency_last_ms,
@@ -204,8 +211,8 @@ class DiagnosticsCollector:
                           "runs": c.runs, "skipped": c.skipped, "reused": c.reused}
                 statuses.append(self._status(level, f"model {name}", message, values))
                 c.reported_drops = drops
-                c.period_runs = c.period_errors = c.period_frames = 0
-                c.period_latency_sum = 0.0
+                c.reported_runs, c.reported_errors, c.reported_frames = c.runs, c.errors, c.frames
+                c.reported_latency_ms = c.latency_total_ms
             for topic, i in self._state.inputs.items():
                 problems = i.rejected + i.refused
                 level = DiagnosticStatus.WARN if problems > i.reported_problems else DiagnosticStatus.OK

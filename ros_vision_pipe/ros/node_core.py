@@ -38,7 +38,7 @@ from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
-from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, STATUS_BY_CODE, frame_messages
+from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, frame_messages
 from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
@@ -354,8 +354,6 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             publisher = self.detection_publishers.get(name)
             if publisher is not None:
                 publisher.publish(_detection2d_array(messages.models[name]))
-        for name, message in messages.models.items():
-            self.diagnostics.record(name, STATUS_BY_CODE[message.status], message.latency_ms)
         debug = self.debug_image
         if debug is not None and isinstance(stamp, FrameStamp) and debug.due():
             debug.publish(stamp.image, stamp.encoding, header, messages.models.values(), result)
@@ -380,7 +378,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     def _publish_diagnostics(self) -> None:
         if self._closing or self.pipeline is None:
             return
-        self.diagnostics.engine(self.pipeline.stats())
+        # the per-model counts are a view of the engine's: every generation since start, as published
+        self.diagnostics.engine(self.builder.switches.as_published(self.pipeline.lifetime_stats()))
         stamp = self.get_clock().now().to_msg()
         self.diagnostics_publisher.publish(self.diagnostics.build(stamp, self.task_runner.pending))
 

@@ -146,3 +146,48 @@ def test_a_value_reused_from_before_the_switch_is_published_as_skipped_with_the_
     assert reasons == {"scene": "scene is off"}
     assert published.outcomes["scene"].status is ResultStatus.SKIPPED and published.outcomes["scene"].value is None
     assert published.outcomes["main"] is outcomes["main"]
+
+
+def test_lifetime_stats_add_up_every_generation_and_leave_out_the_warm_up_frame(tmp_path: Path) -> None:
+    builder = PipelineBuilder(onnx_session_factory)
+    config = write_config(tmp_path)
+    pipeline = SwappablePipeline(builder.build(config, warm_up=False))
+    try:
+        for _ in range(4):
+            assert pipeline.submit(FRAME, source="cam", encoding="bgr8")
+        pipeline.swap(builder.build(config, FRAME, "bgr8"))  # its warm-up frame runs both models once
+        for _ in range(3):
+            assert pipeline.submit(FRAME, source="cam", encoding="bgr8")
+        for _ in range(7):
+            assert pipeline.wait_result(timeout=30) is not None
+        assert len(pipeline.pipelines()) == 1  # generation 1 retired: its counters live on in the totals
+        serving, lifetime = pipeline.stats(), pipeline.lifetime_stats()
+    finally:
+        pipeline.close()
+    assert serving.model("person", "cam").runs == 3 and serving.model("person", "reload-warmup").runs == 1
+    assert [(row.source, row.model) for row in lifetime.models] == [("cam", "person"), ("cam", "count")]
+    person, count = lifetime.model("person", "cam"), lifetime.model("count", "cam")
+    assert (person.runs, count.runs, person.errors + count.errors) == (7, 7, 0)
+    assert (lifetime.frames_in, lifetime.frames_out, lifetime.pending) == (7, 7, 0)
+    assert person.latency_total_ms > 0 and person.latency_last_ms > 0
+
+
+def test_a_disabled_models_reused_values_count_as_skipped_in_the_published_view() -> None:
+    from types import MappingProxyType
+
+    from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, ModelStats, PipelineStats
+    from ros_vision_pipe.engine.reload import ModelSwitches
+
+    switches = ModelSwitches()
+    engine = PipelineStats(Mode.PARALLEL_ASYNC, (ModelStats("cam", "main", runs=9),
+                                                 ModelStats("cam", "scene", runs=2, reused=7)))
+    assert switches.as_published(engine) is engine
+    switches.set_enabled("scene", False, "scene is off")
+    for frame in (7, 8):
+        outcomes = MappingProxyType({
+            "main": ModelOutcome("main", ResultStatus.OK, {"n": 1}, frame),
+            "scene": ModelOutcome("scene", ResultStatus.REUSED, {"label": "street"}, 4, age=frame - 4)})
+        switches.apply(FrameResult(frame, "cam", 0.0, Mode.PARALLEL_ASYNC, outcomes))
+    published = switches.as_published(engine)
+    assert published.model("scene", "cam") == ModelStats("cam", "scene", runs=2, reused=5, skipped=2)
+    assert published.model("main", "cam") == engine.model("main", "cam")

@@ -197,3 +197,35 @@ def test_a_reload_that_adds_a_model_creates_its_topic_and_its_switches(
     publisher.publish(image_message(bikes[5], "bgr8", "cam", 1))
     assert wait_for(lambda: len(pose) == 1, timeout=20)
     assert pose[0].status == OK and pose[0].config_generation == 2 and pose[0].detections[0].keypoints
+
+
+def test_diagnostics_count_every_frame_across_a_reload_and_a_disabled_model_as_skipped(
+        context, spin, bikes, person_pose_config) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    node = make_node(context, person_pose_config, diagnostics_period=0.2)
+    probe = Probe(context)
+    fused = probe.listen(FusedResult, f"{NODE}/fused")
+    diagnostics = probe.listen(DiagnosticArray, "/diagnostics")
+    spin(node, probe.node, threads=node.executor_threads + 2)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    frames = bikes[3:10]  # the cyclist is in every one of them: pose runs unless disabled
+    for index, image in enumerate(frames):
+        if index == 2:
+            assert set_parameter(probe.node, NODE, "models.pose.enabled", False).successful
+        if index == 4:
+            assert set_parameter(probe.node, NODE, "models.pose.enabled", True).successful
+            response = call(probe.node, Trigger, f"{NODE}/reload", Trigger.Request())
+            assert response.success and "generation 2" in response.message, response.message
+        send_and_wait(publisher, image, index, fused)
+
+    def reported(model: str) -> dict[str, str]:
+        found = [s for a in list(diagnostics) for s in a.status if s.name == f"{NODE}: model {model}"]
+        return {kv.key: kv.value for kv in found[-1].values} if found else {}
+
+    # 7 frames: 4 in generation 1 (2 of them with pose off), 3 in generation 2 (after its warm-up frame)
+    assert wait_for(lambda: reported("person").get("runs") == "7" and reported("pose").get("runs") == "5",
+                    timeout=10), (reported("person"), reported("pose"))
+    assert (reported("pose")["skipped"], reported("pose")["errors"], reported("person")["skipped"]) == ("2", "0", "0")
+    assert node.diagnostics.totals()["model pose"] == {"runs": 5, "skipped": 2, "reused": 0, "errors": 0, "drops": 0}
+    assert float(reported("pose")["latency_last_ms"]) > 0

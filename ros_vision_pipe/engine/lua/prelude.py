@@ -348,6 +348,27 @@ local function view_source(t)
   return views[t]
 end
 
+-- next(): a view's own table is empty (its rows live behind __index), so next walks the rows
+-- 1..n as pairs does; everything else goes to Lua's next.
+local raw_next = next
+local raw_type = type
+_G.next = function(t, key)
+  if views[t] == nil then
+    if raw_type(t) ~= "table" then
+      error("bad argument #1 to 'next' (table expected, got " .. raw_type(t) .. ")", 2)
+    end
+    return raw_next(t, key)
+  end
+  local i = 1
+  if key ~= nil then
+    i = tointeger(key)
+    if i == nil or i < 1 or i > #t then error("invalid key to 'next' of a detection list", 2) end
+    i = i + 1
+  end
+  if i <= #t then return i, t[i] end
+  return nil
+end
+
 return { call = call, readonly = readonly, collect = collect, wrap_host = wrap_host,
          compile = compile, rawget = rawget, list_view = list_view, view_source = view_source }
 """

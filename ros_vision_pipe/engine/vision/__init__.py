@@ -15,7 +15,17 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ros_vision_pipe.engine.vision import boxes, detections, elementwise, image, layout, reductions, tensor, text
+from ros_vision_pipe.engine.vision import (
+    boxes,
+    crop_batch,
+    detections,
+    elementwise,
+    image,
+    layout,
+    reductions,
+    tensor,
+    text,
+)
 from ros_vision_pipe.engine.vision._args import MAX_TABLE_ELEMENTS, VisionOpError
 from ros_vision_pipe.engine.vision.formats import CropTransform, Detection, Keypoint, LetterboxInfo
 
@@ -28,6 +38,8 @@ VP_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "letterbox": image.letterbox,
         "crop": image.crop,
         "crop_boxes": image.crop_boxes,
+        # crop_batch.py
+        "crop_batch": crop_batch.crop_batch,
         # tensor.py
         "normalize": tensor.normalize,
         "astype": tensor.astype,

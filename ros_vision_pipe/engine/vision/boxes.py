@@ -10,6 +10,7 @@ coordinates, ``x1, y1, x2, y2`` unless a format says otherwise. Results are floa
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from ros_vision_pipe.engine.vision._args import (
     FloatArray,
+    as_array,
     as_boxes,
     as_boxes_2d,
     as_float,
@@ -261,8 +263,9 @@ def map_boxes(boxes: Any, info: Any) -> FloatArray:
 
     ``info`` is what ``vp.letterbox`` returned (``{scale, pad_x, pad_y, src_w, src_h}``)
     or a crop transform (``{x0, y0, sx, sy}``, from ``vp.crop_boxes``; a resize from
-    W x H to w x h is ``{x0 = 0, y0 = 0, sx = W / w, sy = H / h}``). Boxes are not
-    clipped: use ``vp.clip_boxes``.
+    W x H to w x h is ``{x0 = 0, y0 = 0, sx = W / w, sy = H / h}``), or one transform per
+    crop for boxes [N, ..., 4] of N crops: the [N, 4] tensor ``vp.crop_batch`` returns, or a
+    list of N transform tables. Boxes are not clipped: use ``vp.clip_boxes``.
 
     Lua::
 
@@ -272,46 +275,102 @@ def map_boxes(boxes: Any, info: Any) -> FloatArray:
 
     Args:
         boxes: [..., 4] xyxy in the letterboxed/resized/cropped image.
-        info: Letterbox info or crop transform.
+        info: Letterbox info, crop transform, or one crop transform per row of ``boxes``.
 
     Returns:
         [..., 4] float tensor in original-image pixels.
 
     Raises:
-        VisionOpError: bad boxes, or ``info`` is neither form.
+        VisionOpError: bad boxes, ``info`` is none of these forms, or its count of
+            transforms is not the count of rows.
     """
     op = "map_boxes"
     array = as_boxes(boxes, op)
-    transform = transform_from_lua(info, op)
-    x1, y1 = transform.to_original(array[..., 0], array[..., 1])
-    x2, y2 = transform.to_original(array[..., 2], array[..., 3])
+    to_original = _to_original(info, array, op, "boxes")
+    x1, y1 = to_original(array[..., 0], array[..., 1])
+    x2, y2 = to_original(array[..., 2], array[..., 3])
     return np.stack([x1, y1, x2, y2], axis=-1).astype(array.dtype, copy=False)
 
 
 def map_points(points: Any, info: Any) -> FloatArray:
     """Map points (x, y in the first two columns) back to original pixels, like ``map_boxes``.
 
-    Columns after the first two (z, score, ...) are copied unchanged.
+    Columns after the first two (z, score, ...) are copied unchanged. With one transform per
+    crop (the [N, 4] tensor of ``vp.crop_batch``, or a list of N transform tables), row n of
+    points [N, ..., D] is mapped with transform n: every crop's points in one call.
 
     Lua::
 
         local kps = vp.map_points(vp.reshape(out, {33, 5}), tf[1])   -- BlazePose crop -> image
+        local all = vp.map_points(landmarks, transforms)             -- [N, 33, 5], [N, 4]
 
     Args:
         points: [..., D] tensor with D >= 2 (e.g. [N, 2], [N, K, 3]).
-        info: Letterbox info or crop transform.
+        info: Letterbox info, crop transform, or one crop transform per row of ``points``.
 
     Returns:
         Float tensor of the same shape.
 
     Raises:
-        VisionOpError: fewer than 2 columns, or bad ``info``.
+        VisionOpError: fewer than 2 columns, bad ``info``, or a count of transforms that
+            is not the count of rows.
     """
     op = "map_points"
     array = as_float_array(points, op, "points")
     if array.ndim == 0 or array.shape[-1] < 2:
         raise fail(op, f"points must be [..., D] with D >= 2 (x, y first), got {describe(points)}")
-    transform = transform_from_lua(info, op)
+    to_original = _to_original(info, array, op, "points")
     result = array.copy()
-    result[..., 0], result[..., 1] = transform.to_original(array[..., 0], array[..., 1])
+    result[..., 0], result[..., 1] = to_original(array[..., 0], array[..., 1])
     return result
+
+
+ToOriginal = Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
+
+
+def _to_original(info: Any, array: FloatArray, op: str, name: str) -> ToOriginal:
+    """The mapping back of ``info``: one transform (a table, or a [4] crop transform tensor)
+    for every row, or one per row of ``array`` (an [N, 4] tensor or a list of N tables).
+
+    Rows are mapped in ``array``'s dtype, as one transform given as a table maps them.
+    """
+    if isinstance(info, Mapping):
+        return transform_from_lua(info, op).to_original
+    rows = array.shape[0] if array.ndim >= 2 else None
+    if isinstance(info, list) and all(isinstance(item, Mapping) for item in info):
+        if len(info) != rows:
+            raise _count_mismatch(op, len(info), name, array)
+        each = [transform_from_lua(item, op).to_original for item in info]
+        if not each:  # no crops, no rows
+            return lambda x, y: (x, y)
+
+        def per_table(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+            mapped = [to_original(x[n], y[n]) for n, to_original in enumerate(each)]
+            return (np.stack([m[0] for m in mapped]).reshape(x.shape),
+                    np.stack([m[1] for m in mapped]).reshape(y.shape))
+
+        return per_table
+    table = as_array(info, op, "info", dtype=np.float64)
+    if table.shape == (4,):  # one crop transform as a tensor
+        return transform_from_lua(dict(zip(("x0", "y0", "sx", "sy"), table.tolist(), strict=True)), op).to_original
+    if table.ndim != 2 or table.shape[1] != 4:
+        raise fail(op, f"info must be a letterbox info or crop transform table, or an [N, 4] tensor of "
+                       f"crop transforms x0, y0, sx, sy, got {describe(info)}")
+    if len(table) != rows:
+        raise _count_mismatch(op, len(table), name, array)
+    if not np.all(np.isfinite(table)) or np.any(table[:, 2:] <= 0):
+        raise fail(op, f"info must hold finite transforms with sx and sy > 0, got {describe(info)}")
+    x0, y0, sx, sy = table.astype(array.dtype).T.reshape(4, len(table), *([1] * (array.ndim - 2)))
+
+    def per_row(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return x0 + x * sx, y0 + y * sy
+
+    return per_row
+
+
+def _count_mismatch(op: str, count: int, name: str, array: FloatArray) -> Exception:
+    if array.ndim < 2:
+        return fail(op, f"{count} transforms (one per crop) need {name} [N, ..., D] of N crops, "
+                        f"got {describe(array)}")
+    return fail(op, f"{count} transforms for {array.shape[0]} rows of {name} {describe(array)}: "
+                    f"one transform per crop")

@@ -27,7 +27,7 @@ from ros_vision_pipe.engine.vision._args import (
     describe,
     fail,
 )
-from ros_vision_pipe.engine.vision.formats import Detection, DetectionList, Keypoint
+from ros_vision_pipe.engine.vision.formats import detection_tables
 
 #: Keypoint fields a column of ``detections``' keypoints may hold ("_" skips a column).
 KEYPOINT_FIELDS = ("x", "y", "z", "score", "_")
@@ -80,7 +80,7 @@ def detections(
     keypoints: Any = None,
     keypoint_fields: Any = None,
 ) -> list[dict[str, Any]]:
-    """Build the standard detection list the ROS mapping expects.
+    """Build the standard detection list the ROS mapping expects (a ``DetectionList``).
 
     Each entry is ``{box = {x1, y1, x2, y2}, score = s, class_id = c, label = "...",
     keypoints = {{x, y, z, score}, ...}}`` (keys by name; ``keypoints`` only when
@@ -138,7 +138,7 @@ def detections(
         names = [labels[0]] * count
     else:
         names = ["" if labels is None else _label_for(int(class_id), labels, op) for class_id in ids.tolist()]
-    points: list[tuple[Keypoint, ...] | None] = [None] * count
+    points: list[list[list[float]]] | None = None
     if keypoints is not None:
         array = as_array(keypoints, op, "keypoints", dtype=np.float64)
         if array.ndim != 3 or array.shape[0] != count or array.shape[2] < 2:
@@ -150,22 +150,8 @@ def detections(
         fields = {
             name: array[:, :, columns[name]] if name in columns else nan for name in ("x", "y", "z", "score")
         }
-        table = np.stack([fields["x"], fields["y"], fields["z"], fields["score"]], axis=-1).tolist()
-        points = [tuple(Keypoint(x=x, y=y, z=z, score=s) for x, y, z, s in row) for row in table]
-    result = DetectionList()
-    for n, (x1, y1, x2, y2) in enumerate(xyxy.tolist()):
-        detection = Detection(
-            x1=x1,
-            y1=y1,
-            x2=x2,
-            y2=y2,
-            score=float(score[n]),
-            class_id=int(ids[n]),
-            label=names[n],
-            keypoints=points[n],
-        )
-        result.append(detection.to_lua())
-    return result
+        points = np.stack([fields["x"], fields["y"], fields["z"], fields["score"]], axis=-1).tolist()
+    return detection_tables(xyxy.tolist(), score.tolist(), ids.tolist(), names, points)
 
 
 def heatmap_peaks(

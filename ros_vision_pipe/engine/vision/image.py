@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -170,7 +171,7 @@ def resize(img: Any, w: Any, h: Any, interp: str = "linear") -> NDArray[Any]:
         VisionOpError: bad size, interpolation or array.
     """
     op = "resize"
-    width, height = _size(w, h, op)
+    width, height = image_size(w, h, op)
     flag = _interp(interp, op)
     array = as_array(img, op, "img")
     if array.ndim not in (2, 3) or array.shape[0] == 0 or array.shape[1] == 0:
@@ -180,7 +181,12 @@ def resize(img: Any, w: Any, h: Any, interp: str = "linear") -> NDArray[Any]:
     return _with_channels(cv2.resize(array, (width, height), interpolation=flag), array.ndim)
 
 
-def _size(w: Any, h: Any, op: str) -> tuple[int, int]:
+def image_size(w: Any, h: Any, op: str) -> tuple[int, int]:
+    """Width and height of an op's output image (integers > 0).
+
+    Raises:
+        VisionOpError: not an integer, or not > 0.
+    """
     width = as_int(w, op, "width")
     height = as_int(h, op, "height")
     if width <= 0:
@@ -216,7 +222,7 @@ def letterbox(img: Any, w: Any, h: Any, pad_value: Any = 114) -> tuple[NDArray[n
         VisionOpError: bad image, size or pad value.
     """
     op = "letterbox"
-    width, height = _size(w, h, op)
+    width, height = image_size(w, h, op)
     image = as_image(img, op)
     color = _pad_color(pad_value, image.shape[2], op)
     src_h, src_w = image.shape[:2]
@@ -302,46 +308,81 @@ def crop_boxes(
         VisionOpError: bad image, size, options, or a box of zero width or height.
     """
     op = "crop_boxes"
-    width, height = _size(w, h, op)
+    width, height = image_size(w, h, op)
     image = as_image(img, op)
     options = as_opts(opts, op, _CROP_BOXES_OPTIONS)
-    scale = as_float(options.get("scale", 1.0), op, "opts.scale")
-    if scale <= 0:
-        raise fail(op, f"opts.scale must be > 0, got {scale!r}")
-    square = as_bool(options.get("square", False), op, "opts.square")
-    channels = image.shape[2]
-    color = _pad_color(options.get("pad_value", 0), channels, op)
-    flag = _interp(options.get("interp", "linear"), op, WARP_INTERPOLATIONS)
-    xyxy = boxes_xyxy(boxes, op)
+    window = CropWindows.from_options(options, image.shape[2], op)
+    transforms = window.place(boxes_xyxy(boxes, op), width, height, op)
+    batch = np.empty((len(transforms), height, width, image.shape[2]), dtype=np.uint8)
+    rows: list[dict[str, float]] = []
+    for index, (x0, y0, sx, sy) in enumerate(transforms.tolist()):
+        batch[index] = window.warp(image, transforms[index], width, height)
+        rows.append(CropTransform(x0=x0, y0=y0, sx=sx, sy=sy).to_lua())
+    return batch, rows
 
-    centre_x = (xyxy[:, 0] + xyxy[:, 2]) / 2
-    centre_y = (xyxy[:, 1] + xyxy[:, 3]) / 2
-    box_w = xyxy[:, 2] - xyxy[:, 0]
-    box_h = xyxy[:, 3] - xyxy[:, 1]
-    bad = np.flatnonzero((box_w <= 0) | (box_h <= 0))
-    if bad.size:
-        index = int(bad[0])
-        raise fail(op, f"box {index + 1} has zero or negative size, got {xyxy[index].tolist()!r}")
-    if square:
-        box_w = box_h = np.maximum(box_w, box_h)
-    box_w, box_h = box_w * scale, box_h * scale
-    x0s, y0s = centre_x - box_w / 2, centre_y - box_h / 2
-    sxs, sys = box_w / width, box_h / height
 
-    batch = np.empty((len(xyxy), height, width, channels), dtype=np.uint8)
-    transforms: list[dict[str, float]] = []
-    border = color if channels > 1 else color[0]
-    for index, (x0, y0, sx, sy) in enumerate(zip(x0s, y0s, sxs, sys, strict=True)):
+@dataclass(frozen=True)
+class CropWindows:
+    """How ``crop_boxes`` and ``crop_batch`` turn boxes into crop windows and resample them.
+
+    Attributes:
+        scale: Factor applied to each (squared) box around its centre.
+        square: Make each box square (its longer side) before scaling.
+        border: OpenCV border colour of the areas outside the image.
+        interp: OpenCV interpolation flag.
+    """
+
+    scale: float
+    square: bool
+    border: float | tuple[float, ...]
+    interp: int
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], channels: int, op: str) -> CropWindows:
+        """Read ``scale``, ``square``, ``pad_value`` and ``interp`` of an options table.
+
+        Raises:
+            VisionOpError: a bad option value.
+        """
+        scale = as_float(options.get("scale", 1.0), op, "opts.scale")
+        if scale <= 0:
+            raise fail(op, f"opts.scale must be > 0, got {scale!r}")
+        square = as_bool(options.get("square", False), op, "opts.square")
+        color = _pad_color(options.get("pad_value", 0), channels, op)
+        flag = _interp(options.get("interp", "linear"), op, WARP_INTERPOLATIONS)
+        return cls(scale=scale, square=square, border=color if channels > 1 else color[0], interp=flag)
+
+    def place(self, xyxy: NDArray[np.float64], width: int, height: int, op: str) -> NDArray[np.float64]:
+        """The crop transform of each box, [N, 4] float64 rows ``x0, y0, sx, sy``.
+
+        Raises:
+            VisionOpError: a box of zero or negative width or height.
+        """
+        centre_x = (xyxy[:, 0] + xyxy[:, 2]) / 2
+        centre_y = (xyxy[:, 1] + xyxy[:, 3]) / 2
+        box_w = xyxy[:, 2] - xyxy[:, 0]
+        box_h = xyxy[:, 3] - xyxy[:, 1]
+        bad = np.flatnonzero((box_w <= 0) | (box_h <= 0))
+        if bad.size:
+            index = int(bad[0])
+            raise fail(op, f"box {index + 1} has zero or negative size, got {xyxy[index].tolist()!r}")
+        if self.square:
+            box_w = box_h = np.maximum(box_w, box_h)
+        box_w, box_h = box_w * self.scale, box_h * self.scale
+        return np.stack([centre_x - box_w / 2, centre_y - box_h / 2, box_w / width, box_h / height], axis=-1)
+
+    def warp(self, image: NDArray[np.uint8], transform: NDArray[np.float64], width: int,
+             height: int) -> NDArray[np.uint8]:
+        """Resample one crop window (``x0, y0, sx, sy``) of ``image`` to ``height x width x C``."""
+        x0, y0, sx, sy = transform
         # Output pixel centre (u + 0.5) maps to x0 + (u + 0.5) * sx, i.e. pixel index - 0.5.
         matrix = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
         warped = cv2.warpAffine(
             image,
             matrix,
             (width, height),
-            flags=flag | cv2.WARP_INVERSE_MAP,
+            flags=self.interp | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=border,
+            borderValue=self.border,
         )
-        batch[index] = _with_channels(warped, 3)
-        transforms.append(CropTransform(x0=float(x0), y0=float(y0), sx=float(sx), sy=float(sy)).to_lua())
-    return batch, transforms
+        return _with_channels(warped, 3)

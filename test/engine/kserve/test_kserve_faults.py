@@ -256,7 +256,7 @@ def test_a_server_restarted_with_another_model_under_the_same_name_gives_errors_
         assert result.error is not None and re.search(
             r"KServe server grpc://127\.0\.0\.1:\d+, served model 'scale' version '1': serves another model than "
             r"at start-up: input 'x' is float32 \[\?,3\] at start-up, float32 \[\?,4\] on the server.*"
-            r"\(model 'scale', frame \d\)", result.error), result.error
+            r"\(model 'scale', frame \d+\)", result.error), result.error
     assert stats.state == "unreachable" and stats.reconnects == 0  # never used: nothing was sent to it
 
 

@@ -101,6 +101,16 @@ CORPUS = [
     Hostile("tensors_kept_in_globals", "post",
             "KEEP = {} for i = 1, 100 do KEEP[i] = vp.zeros({1024, 1024}, 'float32') end",
             "ScriptMemoryError", rf"{M} \(arrays held by the script"),
+    Hostile("crop_batch_of_a_huge_count", "post",
+            "local b = vp.crop_batch(ctx.image, vp.zeros({100000, 4}), 256, 256)", "ScriptError",
+            r"m\.lua:\d+ in postprocess: vp\.crop_batch: 100000 crops of 256 x 256 x 3 float32 would take "
+            r"75000\.0 MiB, more than the 1024 MiB a batch may hold"),
+    Hostile("crop_batch_over_the_memory_limit", "post",
+            "local b = vp.crop_batch(ctx.image, vp.add(vp.zeros({1000, 4}), vp.from_table({0, 0, 4, 4})), 64, 64)",
+            "ScriptMemoryError", rf"{M} \(arrays held by the script"),
+    Hostile("map_points_with_a_transform_per_crop_too_few", "post",
+            "local p = vp.map_points(vp.zeros({3, 5, 2}), vp.zeros({2, 4}))", "ScriptError",
+            r"vp\.map_points: 2 transforms for 3 rows of points"),
     # patterns whose matching would run for minutes inside one C call
     Hostile("backtracking_find", "post", "string.find(string.rep('a', 30000), 'a*a*b')", "ScriptError",
             r"string\.find: pattern 'a\*a\*b' has 2 repetition item\(s\)"),

@@ -105,3 +105,33 @@ def test_the_conversion_bound_counts_the_detections_of_a_view(
     with pytest.raises(convert.ConversionError, match="more than"):
         convert.from_lua(view, max_values=3, view_source=script.view_source)
     assert convert.from_lua(view) == []  # a runtime's views mean nothing to another conversion
+
+
+#: Walks the detector's detections with next, as Lua code written for plain tables does.
+NEXT_READER = """
+function preprocess(ctx)
+  return vp.from_table({{1, 0, 0}}, "float32")
+end
+function postprocess(outputs, ctx)
+  local dets = ctx.results.det.detections
+  local keys, labels, key, row = {}, {}, next(dets)
+  while key ~= nil do
+    keys[#keys + 1], labels[#labels + 1] = key, row.label
+    key, row = next(dets, key)
+  end
+  local _, bad_key = pcall(next, dets, "x")
+  local _, not_a_table = pcall(next, 5)
+  return { keys = keys, labels = labels, bad_key = bad_key, not_a_table = not_a_table,
+           plain = next({ a = 1 }), empty = next(vp.detections(vp.zeros({ 0, 4 }))) == nil,
+           any = next(dets) ~= nil }
+end
+"""
+
+
+def test_next_walks_a_detection_view_as_pairs_does(make_pipeline: MakePipeline, image: np.ndarray) -> None:
+    pipeline = make_pipeline("serial", [("det", DETECTOR, ""), ("reader", NEXT_READER, "")])
+    reader = pipeline.run(image).results["reader"]  # type: ignore[attr-defined]
+    assert reader["keys"] == [1, 2, 3] and reader["labels"] == ["a", "a", "b"] and reader["any"] is True
+    assert reader["bad_key"] == "invalid key to 'next' of a detection list"
+    assert reader["not_a_table"] == "bad argument #1 to 'next' (table expected, got number)"
+    assert reader["plain"] == "a" and reader["empty"] is True  # plain tables and empty views as Lua's next

@@ -11,7 +11,7 @@ import pytest
 from ros_vision_pipe.engine import context as context_module
 from ros_vision_pipe.engine import pipeline as pipeline_module
 from ros_vision_pipe.engine.errors import InputError, ScriptError
-from ros_vision_pipe.engine.live_feed import Intake, collect_results, submit_live
+from ros_vision_pipe.engine.live_feed import Intake, collect_results, feed_lossless, submit_live
 from ros_vision_pipe.engine.model import onnx_session_factory
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession
@@ -103,6 +103,45 @@ def test_live_intake_reports_invalid_and_refused_frames_without_raising(
     collect_results(lambda timeout: pipeline.wait_result(timeout=timeout), collected.append,
                     stop=lambda: pipeline.stats().pending == 0, timeout=0.05)
     assert [(r.stamp, r.error) for r in collected] == [(1, None)]
+
+
+class _SourceBroke(Exception):
+    pass
+
+
+def test_lossless_feeding_delivers_every_frame_in_order_past_refusals_and_invalid_images(
+    make_pipeline: MakePipeline, scripts: Any, image: np.ndarray
+) -> None:
+    pipeline = make_pipeline("single", [("det", scripts.echo, "")], extra='max_pending_frames = 2, '
+                             'submit_overflow = "reject"')
+    frames = [("ok", i) for i in range(6)]
+    frames.insert(3, ("bad", 99))
+    delivered: list[tuple[Any, Any]] = []
+
+    def submit(frame: tuple[str, int]) -> bool:
+        picture = image if frame[0] == "ok" else np.zeros((2, 2), np.float32)
+        return pipeline.submit(picture, source="cam", encoding="rgb8", frame_id=frame[1], stamp=frame)
+
+    def failed(frame: tuple[str, int], error: Exception) -> FrameResult:
+        return FrameResult.failed(frame[1], "cam", 0.0, Mode.SINGLE, error, stamp=frame)
+
+    # a window of 4 over a pipeline that holds 2: refused frames wait for a result, none is lost
+    feed_lossless(pipeline, frames, submit=submit, deliver=lambda f, r: delivered.append((f, r.error)),
+                  failed=failed, window=4)
+    assert [f for f, _ in delivered] == frames
+    assert [error is None for _, error in delivered] == [True, True, True, False, True, True, True]
+    assert pipeline.stats().frames_rejected > 0  # the pipeline did refuse frames on the way
+
+    def broken() -> Any:
+        yield ("ok", 10)
+        yield ("ok", 11)
+        raise _SourceBroke("the bag became unreadable")
+
+    delivered.clear()
+    with pytest.raises(_SourceBroke, match="unreadable"):
+        feed_lossless(pipeline, broken(), submit=submit, deliver=lambda f, r: delivered.append((f, r.error)),
+                      failed=failed, window=4, source_errors=(_SourceBroke,))
+    assert delivered == [(("ok", 10), None), (("ok", 11), None)]  # the frames read before it are finished
 
 
 def test_a_failed_result_names_the_error_type_and_message() -> None:

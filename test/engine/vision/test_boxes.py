@@ -193,6 +193,54 @@ def test_map_points_rejects_points_with_one_column() -> None:
         map_points([[1.0], [2.0]], {"x0": 0, "y0": 0, "sx": 1, "sy": 1})
 
 
+#: Three crops' transforms x0, y0, sx, sy (odd values: float32 rounding shows).
+TRANSFORMS = np.array([[10.1, -20.3, 1.7, 2.3], [-5.5, 7.25, 0.3, 0.9], [300.7, 410.2, 3.1, 1.1]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_map_points_with_one_transform_per_crop_gives_the_bits_of_one_call_per_crop(dtype: Any) -> None:
+    points = np.random.default_rng(3).uniform(-50, 300, (3, 33, 5)).astype(dtype)
+    tables = [dict(zip(("x0", "y0", "sx", "sy"), row, strict=True)) for row in TRANSFORMS.tolist()]
+    one_by_one = np.stack([map_points(points[n], tables[n]) for n in range(3)])
+    for info in (TRANSFORMS, tables):
+        batched = map_points(points, info)
+        assert batched.dtype == dtype
+        assert np.array_equal(batched.view(np.uint8), one_by_one.view(np.uint8))
+    boxes = points[:, :, :4]
+    per_crop = np.stack([map_boxes(boxes[n], tables[n]) for n in range(3)])
+    assert np.array_equal(map_boxes(boxes, TRANSFORMS), per_crop)
+
+
+def test_map_points_takes_one_crop_transform_as_a_four_number_tensor() -> None:
+    points = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    table = {"x0": 10.1, "y0": -20.3, "sx": 1.7, "sy": 2.3}
+    assert np.array_equal(map_points(points, TRANSFORMS[0]), map_points(points, table))
+
+
+def test_map_points_with_no_crops_maps_nothing() -> None:
+    assert map_points(np.zeros((0, 33, 5), np.float32), np.zeros((0, 4))).shape == (0, 33, 5)
+    assert map_points(np.zeros((0, 33, 5), np.float32), []).shape == (0, 33, 5)
+
+
+@pytest.mark.parametrize(("points", "info", "match"), [
+    (np.zeros((3, 5, 2)), TRANSFORMS[:2], r"map_points: 2 transforms for 3 rows of points .*one transform per crop"),
+    (np.zeros((3, 5, 2)), [], r"map_points: 0 transforms for 3 rows of points"),
+    (np.zeros(2), TRANSFORMS, r"map_points: 3 transforms \(one per crop\) need points \[N, ..., D\]"),
+    (np.zeros((3, 2)), np.zeros((3, 5)), r"map_points: info must be a letterbox info or crop transform table, "
+                                          r"or an \[N, 4\] tensor"),
+    (np.zeros((3, 2)), [[0, 0, 1, 1]] * 2 + [[0, 0, 0, 1]], r"map_points: info must hold finite transforms with "
+                                                             r"sx and sy > 0"),
+    (np.zeros((1, 2)), np.array([[0, np.nan, 1, 1]]), r"map_points: info must hold finite transforms"),
+    (np.zeros((1, 2)), [0, 0, -1, 1], r"map_points: info\.sx and info\.sy must be > 0"),
+    (np.zeros((2, 2)), [{"x0": 0, "y0": 0, "sx": 1, "sy": 1}, {"w": 3}],
+     r"map_points: info must have the keys \{scale, pad_x, pad_y, src_w, src_h\}"),
+    (np.zeros((2, 2)), "tf", r"map_points: info must be a tensor or a table of numbers, got 'tf'"),
+])
+def test_map_points_rejects_transforms_that_do_not_fit_the_crops(points: Any, info: Any, match: str) -> None:
+    with pytest.raises(VisionOpError, match=match):
+        map_points(points, info)
+
+
 # --- boxes -----------------------------------------------------------------------------------
 
 

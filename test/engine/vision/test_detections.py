@@ -81,6 +81,16 @@ def test_detections_tables_parse_back_into_detection_records() -> None:
     assert record.to_lua() == table
 
 
+def test_detections_with_keypoints_are_exactly_the_tables_of_detection_records() -> None:
+    rng = np.random.default_rng(7)
+    boxes, points = rng.uniform(0, 500, (3, 4)).astype(np.float32), rng.standard_normal((3, 5, 4)).astype(np.float32)
+    tables = detections(boxes, [0.5, 0.25, 1.0], [1, 2, 1], ["a", "b"], points)
+    records = [Detection.from_lua(table) for table in tables]
+    assert [record.to_lua() for record in records] == tables
+    assert [list(table) for table in tables] == [["box", "score", "class_id", "label", "keypoints"]] * 3
+    assert tables[2]["keypoints"][4] == dict(zip(("x", "y", "z", "score"), points[2, 4].tolist(), strict=True))
+
+
 def test_detections_of_no_boxes_is_an_empty_list() -> None:
     assert detections(np.zeros((0, 4)), np.zeros(0)) == []
 

@@ -43,6 +43,43 @@ def test_normalize_uses_channel_axis_for_channels_first_tensors() -> None:
     np.testing.assert_array_equal(out[:, 0, 0], [0, -1, -2])
 
 
+@pytest.mark.parametrize("opts", [None, {"scale": 1 / 255}, {"mean": 0, "std": 1}, {"mean": [0, 0], "std": [1, 1]},
+                                  {"scale": 0.3, "mean": 0.1, "std": 0.7}, {"mean": [0.1, -2], "std": [3, 0.5]}])
+def test_normalize_gives_the_bits_of_its_formula_whatever_terms_it_leaves_out(opts: Any) -> None:
+    values = np.array([[-0.0, 0.0], [np.nan, np.inf], [-np.inf, 3.3], [255, 1e-40]])
+    o = opts or {}
+    mean = np.asarray(o.get("mean", 0.0), dtype=np.float32)
+    std = np.asarray(o.get("std", 1.0), dtype=np.float32)
+    want = (values.astype(np.float32) * np.float32(o.get("scale", 1.0)) - mean) / std
+    got = normalize(values, opts)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 6), (4, 5, 3), (2, 4, 5, 3), (4, 5, 4), (3, 4, 5)])
+@pytest.mark.parametrize("opts", [{"scale": 1 / 255, "mean": 0.5, "std": 0.5}, {"mean": [104, 117, 123]},
+                                  {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+                                  {"mean": [1, 2, 3], "channel_axis": 1}, {"std": [3, 0.5, 7, 0.1]}])
+def test_normalize_of_bytes_gives_the_bits_of_its_formula_by_table_or_not(shape: tuple[int, ...], opts: Any) -> None:
+    values = np.random.default_rng(5).integers(0, 256, shape).astype(np.uint8)
+    values.flat[:2] = (0, 255)
+    axis = opts.get("channel_axis", 0) - 1
+    per_channel = [key for key in ("mean", "std") if isinstance(opts.get(key), list)]
+    if per_channel and len(opts[per_channel[0]]) != shape[axis]:
+        with pytest.raises(VisionOpError, match="entries \\(one per channel\\)"):
+            normalize(values, opts)
+        return
+    terms = []
+    for key, default in (("mean", 0.0), ("std", 1.0)):
+        term = np.asarray(opts.get(key, default), dtype=np.float32)
+        if per_channel:
+            term = np.broadcast_to(term, (shape[axis],)).reshape([-1 if i == axis % len(shape) else 1
+                                                                  for i in range(len(shape))])
+        terms.append(term)
+    want = (values.astype(np.float32) * np.float32(opts.get("scale", 1.0)) - terms[0]) / terms[1]
+    got = normalize(values, opts)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_normalize_without_options_only_converts_to_float32() -> None:
     out = normalize(np.array([1, 2], dtype=np.uint8), [])
     assert out.dtype == np.float32
