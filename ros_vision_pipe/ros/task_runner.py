@@ -49,25 +49,35 @@ class _ModelTasks:
         self.guard: GuardCondition = node.create_guard_condition(self.run_next, callback_group=self.group)
 
     def run_next(self) -> None:
-        """Guard callback: run the oldest queued task, re-trigger if more are waiting."""
-        with self.lock:
-            if not self.queue:
-                return
-            future, task = self.queue.popleft()
-            more = bool(self.queue)
-            self.running = True
-        if more:
-            self.guard.trigger()  # latched until this callback ends (the group is exclusive)
-        try:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(task())
-                except BaseException as error:  # handed to the task's owner through the future
-                    future.set_exception(error)
-        finally:
+        """Guard callback: run the queued tasks, oldest first, until the queue is empty.
+
+        A task queued while this runs is taken here without a new trigger (``submit``
+        triggers only an idle queue): one executor hand-off per burst of tasks, not per task.
+        """
+        while True:
             with self.lock:
-                self.running = False
-                self.completed += 1
+                if not self.queue:
+                    self.running = False
+                    return
+                future, task = self.queue.popleft()
+                self.running = True
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(task())
+                    except BaseException as error:  # handed to the task's owner through the future
+                        future.set_exception(error)
+            finally:
+                with self.lock:
+                    self.completed += 1
+
+    def add(self, future: Future[Any], task: Callable[[], Any]) -> None:
+        """Queue a task; trigger the guard unless ``run_next`` is already draining the queue."""
+        with self.lock:
+            self.queue.append((future, task))
+            idle = not self.running
+        if idle:
+            self.guard.trigger()
 
 
 class CallbackGroupTaskRunner:
@@ -104,9 +114,7 @@ class CallbackGroupTaskRunner:
             tasks = self._models.get(model)
             if tasks is None:
                 tasks = self._models[model] = _ModelTasks(self._node, model)
-        with tasks.lock:
-            tasks.queue.append((future, task))
-        tasks.guard.trigger()
+        tasks.add(future, task)
         return future
 
     def group(self, model: str) -> MutuallyExclusiveCallbackGroup:
