@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
 #: Seconds between two looks at /proc (a look costs two small file reads, ~20 us).
 SAMPLE_PERIOD_S = 0.25
@@ -60,6 +61,9 @@ class FreeCores:
     Args:
         cores: Cores of this process (``available_cores()`` when omitted).
         period: Seconds between two samples.
+        sample: Reads (machine busy ticks, machine total ticks, this process's ticks), or None
+            where unknown (``read_ticks``: /proc; tests inject readings).
+        machine_cpus: CPUs of the machine (``os.cpu_count()`` when omitted).
 
     Example::
 
@@ -67,21 +71,18 @@ class FreeCores:
         threads = 2 if free.free() >= 1.5 else 1
     """
 
-    def __init__(self, cores: int | None = None, period: float = SAMPLE_PERIOD_S) -> None:
+    def __init__(self, cores: int | None = None, period: float = SAMPLE_PERIOD_S,
+                 sample: Callable[[], tuple[int, int, int] | None] | None = None,
+                 machine_cpus: int | None = None) -> None:
         """Take the first sample (until the next one, every core counts as free)."""
         self.cores = cores or available_cores()
+        self._machine_cpus = machine_cpus or os.cpu_count() or self.cores
         self._period = period
+        self._sample = sample or read_ticks
         self._lock = threading.Lock()
         self._free = float(self.cores)
         self._last_time = time.monotonic()
         self._last = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[int, int, int] | None:
-        machine, own = _machine_ticks(), _process_ticks()
-        if machine is None or own is None:
-            return None
-        return machine[0], machine[1], own
 
     def free(self) -> float:
         """Cores not used by other processes in the last sample period (0 .. ``cores``)."""
@@ -95,11 +96,19 @@ class FreeCores:
             if sample is not None:
                 busy, total, own = (new - old for new, old in zip(sample, self._last, strict=True))
                 if total > 0:  # ticks of all CPUs: a fraction of the machine, times its CPUs
-                    others = max(0.0, (busy - own) / total) * (os.cpu_count() or self.cores)
+                    others = max(0.0, (busy - own) / total) * self._machine_cpus
                     self._free = max(0.0, min(float(self.cores), self.cores - others))
                 self._last = sample
             self._last_time = now
             return self._free
+
+
+def read_ticks() -> tuple[int, int, int] | None:
+    """(machine busy ticks, machine total ticks, this process's ticks) from /proc, or None."""
+    machine, own = _machine_ticks(), _process_ticks()
+    if machine is None or own is None:
+        return None
+    return machine[0], machine[1], own
 
 
 _SHARED: FreeCores | None = None
@@ -115,4 +124,4 @@ def shared_free_cores() -> FreeCores:
         return _SHARED
 
 
-__all__ = ["SAMPLE_PERIOD_S", "FreeCores", "available_cores", "shared_free_cores"]
+__all__ = ["SAMPLE_PERIOD_S", "FreeCores", "available_cores", "read_ticks", "shared_free_cores"]

@@ -171,8 +171,9 @@ class OnnxSession(DescribedSession):
             providers: Execution providers in priority order.
             intra_op_threads: Threads per inference (0 = ONNX Runtime default; ``FREE_CORES``:
                 every core when the others leave them free, else one, per inference).
-            allow_spinning: Let intra-op threads spin between the operators of one inference
-                (never after it: ``session.force_spinning_stop``, so an idle session holds no core).
+            allow_spinning: Let idle intra-op threads spin (ONNX Runtime's default; off when
+                models share cores). The wide session of ``FREE_CORES`` spins only while an
+                inference runs (``session.force_spinning_stop``), so an idle node holds no core.
             dynamic_shape: Make every input/output dimension symbolic before loading.
 
         Raises:
@@ -196,7 +197,8 @@ class OnnxSession(DescribedSession):
             intra_op_threads = 0
         try:
             source: str | bytes = _dynamic_model_bytes(path) if dynamic_shape else str(path)
-            self._session = _ort_session(source, providers, cores if adaptive else intra_op_threads, allow_spinning)
+            self._session = _ort_session(source, providers, cores if adaptive else intra_op_threads, allow_spinning,
+                                         stop_spinning=adaptive)
             self._narrow = _ort_session(source, providers, 1, False) if adaptive else None
         except Exception as error:  # onnxruntime raises several unrelated types
             raise ModelLoadError(f"cannot load ONNX model ({where}): {error}") from error
@@ -223,8 +225,9 @@ class OnnxSession(DescribedSession):
         return list(session.run(self._output_names, dict(feeds)))
 
 
-def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, spinning: bool) -> Any:
-    """An ``onnxruntime.InferenceSession`` with the engine's options."""
+def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, spinning: bool, *,
+                 stop_spinning: bool = False) -> Any:
+    """An ``onnxruntime.InferenceSession`` with the engine's options (``stop_spinning``: spin only during a run)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -232,8 +235,8 @@ def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, sp
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    if spinning:  # spin while an inference runs, stop as soon as it returns
-        options.add_session_config_entry("session.force_spinning_stop", "1")
-    else:
+    if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif stop_spinning:  # spin while an inference runs, stop as soon as it returns
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(source, sess_options=options, providers=list(providers))

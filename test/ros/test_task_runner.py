@@ -54,6 +54,30 @@ def test_tasks_of_one_model_never_overlap_and_run_in_submission_order(context, s
     assert all(s[4] != threading.current_thread().name for s in spans)
 
 
+def test_tasks_queued_while_a_task_runs_are_taken_by_the_same_callback_without_a_new_trigger(context, spin) -> None:
+    node = rclpy.create_node("runner_drain", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det"])
+    tasks = runner._models["det"]  # noqa: SLF001
+    triggers: list[int] = []
+    trigger = tasks.guard.trigger
+    tasks.guard = type("Counted", (), {"trigger": lambda self: (triggers.append(1), trigger())})()
+    spin(node, threads=4)
+    recorder = Recorder()
+    queued: list = []
+
+    def first() -> int:  # queues three more while it runs, as a direct frame's end starts the next
+        queued.extend(runner.submit("det", recorder.task("det", i, 0.01)) for i in range(1, 4))
+        return recorder.task("det", 0, 0.05)()
+
+    assert runner.submit("det", first).result(timeout=10) == 0
+    assert [f.result(timeout=10) for f in queued] == [1, 2, 3]
+    spans = recorder.of("det")
+    assert [s[1] for s in spans] == [0, 1, 2, 3]
+    assert len({s[4] for s in spans}) == 1  # one callback ran the burst
+    assert len(triggers) == 1  # only the first task, on an idle queue, woke the executor
+    assert runner.pending("det") == 0 and runner.completed("det") == 4
+
+
 def test_tasks_of_different_models_run_in_parallel(context, spin) -> None:
     node = rclpy.create_node("runner_parallel", context=context)
     runner = CallbackGroupTaskRunner(node, ["det", "pose"])
