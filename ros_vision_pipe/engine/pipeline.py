@@ -49,7 +49,8 @@ def default_intra_op_threads(
 
 
 def session_options(
-    mode: Mode, model_count: int, *, overlap_frames: bool = False, shares_cores: bool = False
+    mode: Mode, model_count: int, *, overlap_frames: bool = False, shares_cores: bool = False,
+    direct: bool = False,
 ) -> tuple[int, bool]:
     """The one decision of how a pipeline's ONNX Runtime sessions use the cores.
 
@@ -59,31 +60,35 @@ def session_options(
         overlap_frames: Frames overlap (``submit``): the Lua stages need cores too.
         shares_cores: Busy threads outside the engine share the cores (the ROS node's DDS and
             executor, replay's reader and writer, other processes of the robot).
+        direct: Submitted frames take the direct path (``build_runner``).
 
     Returns:
         (threads per inference for a model that does not set ``intra_op_threads``, whether the
-        intra-op threads may spin while an inference runs; they never spin after it).
+        intra-op threads may spin):
 
-        ================================  ==============================  ===============
-        situation                         threads                         spinning
-        ================================  ==============================  ===============
-        single/serial, alone (``run``)    every core (ONNX Runtime's 0)   yes
-        one model on a shared machine     ``FREE_CORES``: every core      yes (wide only)
-        (the node, replay)                while other processes leave
-                                          them free, else one
-        serial on a shared machine        cores // models (at least 1)    no
-        parallel modes, overlapped        cores // models (+1 share for   no
-        frames                            the Lua stages when
-                                          overlapping)
-        ================================  ==============================  ===============
+        ====================================  ================================  ====================
+        situation                             threads                           spinning
+        ====================================  ================================  ====================
+        single/serial alone (``run``)         every core (ONNX Runtime's 0)     yes
+        single on the direct path of a        ``FREE_CORES``: every core while  during an inference
+        shared machine (the node)             other processes leave them free,  only (wide session)
+                                              else one, per inference
+        serial on the direct path of a        cores // models (at least 1)      no
+        shared machine (the node)
+        parallel modes, overlapped frames     cores // models (+1 share for     no
+                                              the Lua stages when overlapping)
+        any other use on a shared machine     as above                          no
+        (bag replay)
+        ====================================  ================================  ====================
     """
-    threads = default_intra_op_threads(mode, model_count, overlap_frames=overlap_frames)
-    parallel = overlap_frames or mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
-    if shares_cores and not parallel:
+    sequential = mode in (Mode.SINGLE, Mode.SERIAL)
+    if direct and shares_cores and sequential and not overlap_frames:
         if model_count <= 1:
             return FREE_CORES, True
         # consecutive frames run on different models at once (one task queue per model)
         return default_intra_op_threads(Mode.PARALLEL_SYNC, model_count), False
+    threads = default_intra_op_threads(mode, model_count, overlap_frames=overlap_frames)
+    parallel = overlap_frames or not sequential
     return threads, not (parallel or shares_cores)
 
 
@@ -190,7 +195,8 @@ class Pipeline:
                 inferences of a model at once, models in parallel). Inline in the engine's
                 own threads by default; the ROS node runs them in per-model callback groups.
             shares_cores: Busy threads outside the engine share the cores (node, replay): the
-                sessions do not spin (``session_options``).
+                sessions do not spin, or (with ``direct``) are sized by the free cores
+                (``session_options``).
             frame_pipeline: Former name of ``overlap_frames``.
             direct: single/serial: submitted frames take the direct path, each model's three
                 steps as one task on its task queue (``build_runner``); the models' tasks then
@@ -204,7 +210,8 @@ class Pipeline:
         owned = ThreadTaskRunner() if direct and task_runner is None else None
         task_runner = task_runner or owned
         default_threads, allow_spinning = session_options(
-            spec.mode, len(spec.models), overlap_frames=overlap_frames or frame_pipeline, shares_cores=shares_cores)
+            spec.mode, len(spec.models), overlap_frames=overlap_frames or frame_pipeline, shares_cores=shares_cores,
+            direct=direct)
         models = [
             Model.load(
                 model_spec,

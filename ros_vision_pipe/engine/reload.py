@@ -250,7 +250,8 @@ class PipelineBuilder:
         try:
             config = load_config(path)
             spec = config.spec
-            threads, allow_spinning = session_options(spec.mode, len(spec.models), shares_cores=self.shares_cores)
+            threads, allow_spinning = session_options(spec.mode, len(spec.models), shares_cores=self.shares_cores,
+                                                      direct=self.direct)
             models: list[Model] = []
             for model_spec in spec.models:
                 model = SwitchableModel.load(

@@ -69,8 +69,8 @@ def test_the_image_of_a_frame_is_validated_once(
 
 
 @pytest.mark.parametrize(("mode", "overlap", "shares", "spins"), [
-    ("single", False, False, True), ("single", True, False, False), ("single", False, True, True),
-    ("serial", False, True, True), ("parallel_sync", False, False, False),
+    ("single", False, False, True), ("single", True, False, False), ("single", False, True, False),
+    ("serial", False, True, False), ("parallel_sync", False, False, False),
 ])
 def test_onnx_runtime_spinning_is_decided_once_by_the_pipeline(
     make_pipeline: MakePipeline, scripts: Any, mode: str, overlap: bool, shares: bool, spins: bool
@@ -87,13 +87,15 @@ def test_onnx_runtime_spinning_is_decided_once_by_the_pipeline(
     assert pipeline_module.session_options(Mode(mode), 1, overlap_frames=overlap, shares_cores=shares)[1] is spins
 
 
-def test_sessions_on_a_shared_machine_are_sized_by_the_free_cores_for_one_model_and_split_for_several() -> None:
+def test_direct_path_sessions_on_a_shared_machine_are_sized_by_the_free_cores_for_one_model_and_split_for_several(
+) -> None:
     cores = os.cpu_count() or 1
-    assert pipeline_module.session_options(Mode.SINGLE, 1, shares_cores=True) == (FREE_CORES, True)
-    assert pipeline_module.session_options(Mode.SERIAL, 2, shares_cores=True) == (max(1, cores // 2), False)
-    assert pipeline_module.session_options(Mode.SINGLE, 1) == (0, True)  # alone: every core, spinning
-    assert pipeline_module.session_options(Mode.SINGLE, 1, overlap_frames=True, shares_cores=True) == (
-        max(1, cores // 2), False)
+    options = pipeline_module.session_options
+    assert options(Mode.SINGLE, 1, shares_cores=True, direct=True) == (FREE_CORES, True)
+    assert options(Mode.SERIAL, 2, shares_cores=True, direct=True) == (max(1, cores // 2), False)
+    assert options(Mode.PARALLEL_SYNC, 2, shares_cores=True, direct=True) == (max(1, cores // 2), False)
+    assert options(Mode.SINGLE, 1) == (0, True)  # alone: every core, spinning
+    assert options(Mode.SINGLE, 1, shares_cores=True) == (0, False)  # bag replay: unchanged
 
 
 def test_live_intake_reports_invalid_and_refused_frames_without_raising(
