@@ -145,41 +145,39 @@ class PendingFrames:
                     self._cond.wait()
                 if self._closed:
                     return
-                ticket = self._to_start.popleft()
-                ctx, ticket.ctx = ticket.ctx, None
-            if ticket.dropped or ctx is None:
-                continue
-            future = self._start(ctx, ticket.cancel)
-            del ctx
-            with self._cond:
-                ticket.future = future
-            future.add_done_callback(self._wake)
+                ticket, ctx = self._next_to_start()
+            if ctx is not None:
+                self._start(ticket, ctx)
 
     def _start_ready(self) -> None:
         """Direct path: start waiting frames, oldest first, while the first model has room."""
         assert self._direct is not None
         while True:
-            with self._start_lock:
+            with self._start_lock:  # one starter at a time: frames start in submission order
                 with self._cond:
                     if self._closed or not self._to_start or not self._direct.has_room():
                         return
-                    ticket = self._to_start.popleft()
-                    ctx, ticket.ctx = ticket.ctx, None
-                if ticket.dropped or ctx is None:
-                    continue
-                future = self._start(ctx, ticket.cancel)
-                del ctx
-                with self._cond:
-                    ticket.future = future
-            future.add_done_callback(self._wake)
+                    ticket, ctx = self._next_to_start()
+                if ctx is not None:
+                    self._start(ticket, ctx)
 
-    def _start(self, ctx: FrameContext, cancel: threading.Event) -> Future[FrameResult]:
+    def _next_to_start(self) -> tuple[_Ticket, FrameContext | None]:
+        """The oldest frame not started, and its context (None when dropped); caller holds the lock."""
+        ticket = self._to_start.popleft()
+        ctx, ticket.ctx = ticket.ctx, None
+        return ticket, None if ticket.dropped else ctx
+
+    def _start(self, ticket: _Ticket, ctx: FrameContext) -> None:
+        """Hand the frame to the runner; its future completes the ticket."""
         try:
-            return self._starter.start(ctx, cancel)
+            future = self._starter.start(ctx, ticket.cancel)
         except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on
-            future: Future[FrameResult] = Future()
+            future = Future()
             future.set_exception(error)
-            return future
+        del ctx
+        with self._cond:
+            ticket.future = future
+        future.add_done_callback(self._wake)
 
     def _wake(self, _future: Future[FrameResult]) -> None:
         with self._cond:
