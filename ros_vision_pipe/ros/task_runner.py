@@ -3,8 +3,11 @@
 The engine hands each model's work (preprocess + inference + postprocess, or one step of
 it) to ``ModelTaskRunner.submit(model, task)``. This runner gives every model its own
 ``MutuallyExclusiveCallbackGroup`` and a guard condition in that group: ``submit`` queues
-the task and triggers the guard; the executor (a ``MultiThreadedExecutor``) then runs the
-guard's callback, which executes the queued tasks and completes their futures.
+the task and, when the queue is idle, has the guard's callback run on a pool thread of the
+executor (the package's ``MultiThreadedExecutor.dispatch``: the group's rules, no pass through
+the wait set; with another executor, or while the group is busy: by triggering the guard). The
+callback executes the queued tasks, oldest first, until the queue is empty, and completes
+their futures.
 
 What may run in parallel (the contract of ``ros_vision_pipe.engine.tasks``):
 
@@ -38,6 +41,7 @@ class _ModelTasks:
     """The queue, callback group and guard condition of one model."""
 
     def __init__(self, node: Node, model: str) -> None:
+        self.node = node
         self.model = model
         self.group = MutuallyExclusiveCallbackGroup()
         self.queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
@@ -72,12 +76,21 @@ class _ModelTasks:
                     self.completed += 1
 
     def add(self, future: Future[Any], task: Callable[[], Any]) -> None:
-        """Queue a task; trigger the guard unless ``run_next`` is already draining the queue."""
+        """Queue a task and wake the queue unless ``run_next`` is already draining it.
+
+        An idle queue is handed straight to a pool thread of the node's executor when it offers
+        ``dispatch`` (executors.py: same callback group, no pass through the wait set); else, or
+        when the group is busy, its guard condition is triggered.
+        """
         with self.lock:
             self.queue.append((future, task))
             idle = not self.running
-        if idle:
+        if idle and not self._dispatch():
             self.guard.trigger()
+
+    def _dispatch(self) -> bool:
+        dispatch = getattr(self.node.executor, "dispatch", None)
+        return bool(dispatch is not None and dispatch(self.guard, self.run_next))
 
 
 class CallbackGroupTaskRunner:
