@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-
 from typing import Any
 
 from rclpy import executors
@@ -97,8 +96,10 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
                 callback()
             finally:
                 group.ending_execution(entity)
+                wake = self._guard
                 try:
-                    self._guard.trigger()  # the wait set skipped the group's entities meanwhile
+                    if wake is not None:
+                        wake.trigger()  # the wait set skipped the group's entities meanwhile
                 except InvalidHandle:  # shut down meanwhile
                     pass
 
