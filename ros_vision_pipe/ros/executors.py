@@ -76,12 +76,16 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
                 future.result()  # raise any exceptions
 
 
-    def dispatch(self, entity: Any, callback: Callable[[], None]) -> bool:
+    def dispatch(self, entity: Any, callback: Callable[[], None],
+                 pending: Callable[[], bool] | None = None) -> bool:
         """Run ``callback`` on a pool thread now, as a callback of ``entity`` in its callback group.
 
         The group's rules hold as for a callback the executor picked itself: the group is taken
-        before the callback runs (``beginning_execution``) and released after it; the executor
-        is then woken, so that the group's other entities are looked at again.
+        before the callback runs (``beginning_execution``) and released after it. Then, if
+        ``pending`` is given and says that work came in while the group was taken, the callback
+        is dispatched again; without ``pending`` the executor is woken instead, so that it looks
+        at the group's entities again (each wake is a pass of its wait loop, which ``pending``
+        saves on every frame).
 
         Returns:
             False (nothing was run) when the group is busy or the executor is shutting down;
@@ -96,12 +100,10 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
                 callback()
             finally:
                 group.ending_execution(entity)
-                wake = self._guard
-                try:
-                    if wake is not None:
-                        wake.trigger()  # the wait set skipped the group's entities meanwhile
-                except InvalidHandle:  # shut down meanwhile
-                    pass
+                if pending is None:
+                    self._wake()
+                elif pending() and not self.dispatch(entity, callback, pending):
+                    entity.trigger()  # the group was taken again meanwhile: its owner drains it
 
         try:
             self._executor.submit(run)
@@ -109,6 +111,15 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
             group.ending_execution(entity)
             return False
         return True
+
+    def _wake(self) -> None:
+        """Wake the wait loop (it left out the entities of a group that was taken)."""
+        wake = self._guard
+        try:
+            if wake is not None:
+                wake.trigger()
+        except InvalidHandle:  # shut down meanwhile
+            pass
 
 
 __all__ = ["MultiThreadedExecutor"]

@@ -90,7 +90,12 @@ class _ModelTasks:
 
     def _dispatch(self) -> bool:
         dispatch = getattr(self.node.executor, "dispatch", None)
-        return bool(dispatch is not None and dispatch(self.guard, self.run_next))
+        return bool(dispatch is not None and dispatch(self.guard, self.run_next, self.has_tasks))
+
+    def has_tasks(self) -> bool:
+        """Whether tasks are queued (one came in while the group was being released)."""
+        with self.lock:
+            return bool(self.queue)
 
 
 class CallbackGroupTaskRunner:
