@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 #: call that exposed at least this much array memory to the script, a full collection (about
 #: 0.2 ms) frees it now instead of frames later; smaller calls take one incremental step.
 FULL_COLLECT_BYTES = 4 * 1024 * 1024
+
+T = TypeVar("T")
 
 #: Builds the session of a model; tests inject slow or failing ones.
 SessionFactory = Callable[[ModelSpec, int, bool], InferenceSession]
@@ -225,6 +228,14 @@ class Model:
     def infer(self, prepared: Prepared, frame_id: int) -> list[np.ndarray]:
         """Run the session on the model's task queue (see ``ModelTaskRunner``)."""
         return self._tasks.submit(self.name, partial(self._infer, prepared.feeds, frame_id)).result()
+
+    def infer_here(self, prepared: Prepared, frame_id: int) -> list[np.ndarray]:
+        """Run the session in the calling thread: a task already on the model's task queue."""
+        return self._infer(prepared.feeds, frame_id)
+
+    def run_task(self, task: Callable[[], T]) -> Future[T]:
+        """Queue ``task`` on the model's task queue (never concurrently with its other tasks)."""
+        return self._tasks.submit(self.name, task)
 
     def _infer(self, feeds: dict[str, np.ndarray], frame_id: int) -> list[np.ndarray]:
         """Run the session; a batch on a model whose batch is fixed at 1 runs one item at a time."""

@@ -9,7 +9,11 @@ mode contributes is its runner's ``start(ctx, cancel) -> Future[FrameResult]``
 ``PendingFrames`` bounds the frames submitted and not yet collected
 (``max_pending_frames``), applies ``submit_overflow`` when that bound is reached,
 hands frames to the starter from its dispatcher thread (so ``submit`` never
-waits for a model's queue), and returns results in submission order. A frame
+waits for a model's queue), and returns results in submission order. A runner on the
+direct path (``SequentialMode(direct=True)``) needs no dispatcher: its ``start`` never
+waits, so a frame is started by ``submit`` itself when the first model is free, or by the
+thread that frees it (``has_room`` / ``on_room``); until then it waits here, where
+``drop_oldest`` can drop it. A frame
 that fails comes back as a ``FrameResult`` with ``error`` set; the stream goes on.
 Each frame's context lives in its ticket, then in its jobs, and is released once
 its result exists.
@@ -27,7 +31,7 @@ from typing import Any
 
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.modes.base import ModeRunner
+from ros_vision_pipe.engine.modes.base import DirectStart, ModeRunner
 from ros_vision_pipe.engine.records import FrameResult, Mode, OverflowPolicy
 from ros_vision_pipe.engine.stats import StatsCollector
 
@@ -75,8 +79,14 @@ class PendingFrames:
         self._cond = threading.Condition()
         self._closed = False
         stats.set_pending_provider(lambda: len(self._pending))
-        self._thread = threading.Thread(target=self._dispatch, name="vp-frame-dispatcher", daemon=True)
-        self._thread.start()
+        self._start_lock = threading.Lock()  # direct path: frames start one at a time, in order
+        self._direct: DirectStart | None = starter if getattr(starter, "direct", False) else None  # type: ignore[assignment]
+        self._thread: threading.Thread | None = None
+        if self._direct is not None:
+            self._direct.on_room(self._start_ready)
+        else:
+            self._thread = threading.Thread(target=self._dispatch, name="vp-frame-dispatcher", daemon=True)
+            self._thread.start()
 
     def submit(self, make_context: Callable[[], FrameContext], stamp: Any = None,
                timeout: float | None = None) -> bool:
@@ -124,7 +134,9 @@ class PendingFrames:
             self._to_start.append(ticket)
             self._stats.count(frames_in=1)
             self._cond.notify_all()
-            return True
+        if self._direct is not None:
+            self._start_ready()
+        return True
 
     def _dispatch(self) -> None:
         while True:
@@ -133,19 +145,39 @@ class PendingFrames:
                     self._cond.wait()
                 if self._closed:
                     return
-                ticket = self._to_start.popleft()
-                ctx, ticket.ctx = ticket.ctx, None
-            if ticket.dropped or ctx is None:
-                continue
-            try:
-                future = self._starter.start(ctx, ticket.cancel)
-            except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on
-                future = Future()
-                future.set_exception(error)
-            del ctx
-            with self._cond:
-                ticket.future = future
-            future.add_done_callback(self._wake)
+                ticket, ctx = self._next_to_start()
+            if ctx is not None:
+                self._start(ticket, ctx)
+
+    def _start_ready(self) -> None:
+        """Direct path: start waiting frames, oldest first, while the first model has room."""
+        assert self._direct is not None
+        while True:
+            with self._start_lock:  # one starter at a time: frames start in submission order
+                with self._cond:
+                    if self._closed or not self._to_start or not self._direct.has_room():
+                        return
+                    ticket, ctx = self._next_to_start()
+                if ctx is not None:
+                    self._start(ticket, ctx)
+
+    def _next_to_start(self) -> tuple[_Ticket, FrameContext | None]:
+        """The oldest frame not started, and its context (None when dropped); caller holds the lock."""
+        ticket = self._to_start.popleft()
+        ctx, ticket.ctx = ticket.ctx, None
+        return ticket, None if ticket.dropped else ctx
+
+    def _start(self, ticket: _Ticket, ctx: FrameContext) -> None:
+        """Hand the frame to the runner; its future completes the ticket."""
+        try:
+            future = self._starter.start(ctx, ticket.cancel)
+        except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on
+            future = Future()
+            future.set_exception(error)
+        del ctx
+        with self._cond:
+            ticket.future = future
+        future.add_done_callback(self._wake)
 
     def _wake(self, _future: Future[FrameResult]) -> None:
         with self._cond:
@@ -221,5 +253,6 @@ class PendingFrames:
 
     def join(self, deadline: float) -> None:
         """Wait until ``deadline`` (``time.monotonic()``) for the dispatcher thread (after ``stop``)."""
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
 

@@ -21,9 +21,10 @@ from ros_vision_pipe.engine.modes.sequential import SequentialMode
 from ros_vision_pipe.engine.pending_frames import PendingFrames
 from ros_vision_pipe.engine.records import FrameResult, Mode, PipelineSpec, PipelineStats
 from ros_vision_pipe.engine.remote.factory import default_session_factory
+from ros_vision_pipe.engine.session import FREE_CORES
 from ros_vision_pipe.engine.stages import JOIN_TIMEOUT_S
 from ros_vision_pipe.engine.stats import StatsCollector
-from ros_vision_pipe.engine.tasks import ModelTaskRunner
+from ros_vision_pipe.engine.tasks import ModelTaskRunner, ThreadTaskRunner
 
 
 def default_intra_op_threads(
@@ -48,7 +49,8 @@ def default_intra_op_threads(
 
 
 def session_options(
-    mode: Mode, model_count: int, *, overlap_frames: bool = False, shares_cores: bool = False
+    mode: Mode, model_count: int, *, overlap_frames: bool = False, shares_cores: bool = False,
+    direct: bool = False,
 ) -> tuple[int, bool]:
     """The one decision of how a pipeline's ONNX Runtime sessions use the cores.
 
@@ -57,20 +59,42 @@ def session_options(
         model_count: Models in the pipeline.
         overlap_frames: Frames overlap (``submit``): the Lua stages need cores too.
         shares_cores: Busy threads outside the engine share the cores (the ROS node's DDS and
-            executor, replay's reader and writer): idle intra-op threads must not spin.
+            executor, replay's reader and writer, other processes of the robot).
+        direct: Submitted frames take the direct path (``build_runner``).
 
     Returns:
         (threads per inference for a model that does not set ``intra_op_threads``, whether the
-        intra-op threads may spin). Sequential modes alone on the machine spin (lowest latency);
-        parallel modes, overlapped frames and shared machines do not.
+        intra-op threads may spin):
+
+        ====================================  ================================  ====================
+        situation                             threads                           spinning
+        ====================================  ================================  ====================
+        single/serial alone (``run``)         every core (ONNX Runtime's 0)     yes
+        single on the direct path of a        ``FREE_CORES``: every core while  during an inference
+        shared machine (the node)             other processes leave them free,  only (wide session)
+                                              else one, per inference
+        serial on the direct path of a        cores // models (at least 1)      no
+        shared machine (the node)
+        parallel modes, overlapped frames     cores // models (+1 share for     no
+                                              the Lua stages when overlapping)
+        any other use on a shared machine     as above                          no
+        (bag replay)
+        ====================================  ================================  ====================
     """
+    sequential = mode in (Mode.SINGLE, Mode.SERIAL)
+    if direct and shares_cores and sequential and not overlap_frames:
+        if model_count <= 1:
+            return FREE_CORES, True
+        # consecutive frames run on different models at once (one task queue per model)
+        return default_intra_op_threads(Mode.PARALLEL_SYNC, model_count), False
     threads = default_intra_op_threads(mode, model_count, overlap_frames=overlap_frames)
-    parallel = overlap_frames or mode in (Mode.PARALLEL_SYNC, Mode.PARALLEL_ASYNC)
+    parallel = overlap_frames or not sequential
     return threads, not (parallel or shares_cores)
 
 
 def build_runner(
-    config: LoadedConfig, models: list[Model], *, stats: StatsCollector | None = None, lossless: bool = False
+    config: LoadedConfig, models: list[Model], *, stats: StatsCollector | None = None, lossless: bool = False,
+    direct: bool = False,
 ) -> ModeRunner:
     """The factory of mode runners: one place where a mode becomes its implementation.
 
@@ -80,11 +104,14 @@ def build_runner(
         stats: Where the runner counts outcomes, errors and drops.
         lossless: parallel_async: every scheduled model completes every frame, queues
             block instead of dropping (offline replay). Other modes never drop.
+        direct: single/serial: submitted frames take the direct path (each model's three
+            steps as one task on its task queue; the models' task runner must run tasks in
+            other threads, as the ROS node's does). Other modes keep their stage threads.
     """
     mode = config.spec.mode
     stats = stats or StatsCollector(mode, tuple(model.name for model in models))
     if mode in (Mode.SINGLE, Mode.SERIAL):
-        return SequentialMode(config, models, stats)
+        return SequentialMode(config, models, stats, direct=direct)
     if mode is Mode.PARALLEL_SYNC:
         from ros_vision_pipe.engine.modes.parallel_sync import ParallelSyncMode
 
@@ -118,9 +145,13 @@ class Pipeline:
 
     def __init__(
         self, config: LoadedConfig, models: list[Model], runner: ModeRunner,
-        *, stats: StatsCollector | None = None,
+        *, stats: StatsCollector | None = None, owned_tasks: ModelTaskRunner | None = None,
     ) -> None:
-        """Assemble a pipeline (see ``from_config``); ``stats`` is the runner's collector."""
+        """Assemble a pipeline (see ``from_config``); ``stats`` is the runner's collector.
+
+        ``owned_tasks``: a task runner created for this pipeline alone, closed with it.
+        """
+        self._owned_tasks = owned_tasks
         self.config = config
         self.spec: PipelineSpec = config.spec
         self.models = {model.name: model for model in models}
@@ -146,6 +177,7 @@ class Pipeline:
         task_runner: ModelTaskRunner | None = None,
         shares_cores: bool = False,
         frame_pipeline: bool = False,
+        direct: bool = False,
     ) -> Pipeline:
         """Load a configuration file, its models and scripts, and start the mode's runner.
 
@@ -163,16 +195,23 @@ class Pipeline:
                 inferences of a model at once, models in parallel). Inline in the engine's
                 own threads by default; the ROS node runs them in per-model callback groups.
             shares_cores: Busy threads outside the engine share the cores (node, replay): the
-                sessions do not spin (``session_options``).
+                sessions do not spin, or (with ``direct``) are sized by the free cores
+                (``session_options``).
             frame_pipeline: Former name of ``overlap_frames``.
+            direct: single/serial: submitted frames take the direct path, each model's three
+                steps as one task on its task queue (``build_runner``); the models' tasks then
+                run on one thread per model unless ``task_runner`` is given.
 
         Raises:
             ConfigError, ModelLoadError, ScriptError: naming the file and model at fault.
         """
         config = load_config(path)
         spec = config.spec
+        owned = ThreadTaskRunner() if direct and task_runner is None else None
+        task_runner = task_runner or owned
         default_threads, allow_spinning = session_options(
-            spec.mode, len(spec.models), overlap_frames=overlap_frames or frame_pipeline, shares_cores=shares_cores)
+            spec.mode, len(spec.models), overlap_frames=overlap_frames or frame_pipeline, shares_cores=shares_cores,
+            direct=direct)
         models = [
             Model.load(
                 model_spec,
@@ -187,7 +226,8 @@ class Pipeline:
             for model_spec in spec.models
         ]
         stats = StatsCollector(spec.mode, tuple(model.name for model in models))
-        return cls(config, models, build_runner(config, models, stats=stats, lossless=lossless), stats=stats)
+        runner = build_runner(config, models, stats=stats, lossless=lossless, direct=direct)
+        return cls(config, models, runner, stats=stats, owned_tasks=owned)
 
     def next_frame_id(self, source: str) -> int:
         """Assign the next frame index of ``source`` (0 for its first frame)."""
@@ -381,6 +421,8 @@ class Pipeline:
             close = getattr(model.session, "close", None)
             if close is not None:
                 close()
+        if self._owned_tasks is not None:
+            self._owned_tasks.close()
 
     def __enter__(self) -> Pipeline:
         return self

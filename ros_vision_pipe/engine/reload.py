@@ -251,14 +251,17 @@ class PipelineBuilder:
         task_runner: Where each model's inferences run (shared by every generation: one task queue per
             model name, so an old and a new generation never run one session twice at once).
         switches: The on/off switches every generation's models obey.
-        shares_cores: Busy threads outside the engine share the cores (the node): sessions do not
-            spin (``session_options``).
+        shares_cores: Busy threads outside the engine share the cores (the node): sessions are
+            sized by the cores free (``session_options``).
+        direct: single/serial pipelines take the direct path (``build_runner``; needs a
+            ``task_runner`` that runs tasks in other threads).
     """
 
     def __init__(self, session_factory: SessionFactory, task_runner: ModelTaskRunner | None = None,
-                 switches: ModelSwitches | None = None, *, shares_cores: bool = False) -> None:
+                 switches: ModelSwitches | None = None, *, shares_cores: bool = False, direct: bool = False) -> None:
         """No generation built yet."""
         self.shares_cores = shares_cores
+        self.direct = direct
         self.sessions = SessionCache(session_factory)
         self.task_runner = task_runner
         self.switches = switches or ModelSwitches()
@@ -284,7 +287,8 @@ class PipelineBuilder:
         try:
             config = load_config(path)
             spec = config.spec
-            threads, allow_spinning = session_options(spec.mode, len(spec.models), shares_cores=self.shares_cores)
+            threads, allow_spinning = session_options(spec.mode, len(spec.models), shares_cores=self.shares_cores,
+                                                      direct=self.direct)
             models: list[Model] = []
             for model_spec in spec.models:
                 model = SwitchableModel.load(
@@ -294,7 +298,8 @@ class PipelineBuilder:
                 model.switches = self.switches  # type: ignore[attr-defined]
                 models.append(model)
             stats = StatsCollector(spec.mode, tuple(model.name for model in models))
-            pipeline = Pipeline(config, models, build_runner(config, models, stats=stats), stats=stats)
+            pipeline = Pipeline(config, models, build_runner(config, models, stats=stats, direct=self.direct),
+                                stats=stats)
             baseline = None
             if warm_up:
                 self._warm_up(pipeline, path, warmup, warmup_encoding)

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from ros_vision_pipe.engine.cores import available_cores, shared_free_cores
 from ros_vision_pipe.engine.errors import ModelLoadError
 
 #: ONNX Runtime element types -> numpy dtype names.
@@ -137,8 +138,20 @@ class DescribedSession:
         return self._metadata
 
 
+#: ``intra_op_threads`` of a session sized by the cores free at each inference (``OnnxSession``).
+FREE_CORES = -1
+
+
 class OnnxSession(DescribedSession):
-    """An ONNX Runtime session configured for one model of a pipeline."""
+    """An ONNX Runtime session configured for one model of a pipeline.
+
+    With ``intra_op_threads=FREE_CORES`` (a CPU model on a machine of 2+ cores) it holds two
+    ONNX Runtime sessions of the model: a wide one (every core, threads that spin while an
+    inference runs) and a narrow one (one thread, no spinning), and runs each inference on the
+    wide one while other processes leave the cores free (``cores.FreeCores``), on the narrow
+    one otherwise: a busy core elsewhere would stall every operator of a wide inference. The
+    cost is the model's weights twice in memory.
+    """
 
     def __init__(
         self,
@@ -156,8 +169,11 @@ class OnnxSession(DescribedSession):
             path: ONNX file.
             model_name: Model name, for error messages.
             providers: Execution providers in priority order.
-            intra_op_threads: Threads per inference (0 = ONNX Runtime default).
-            allow_spinning: Let idle intra-op threads spin (off when models share cores).
+            intra_op_threads: Threads per inference (0 = ONNX Runtime default; ``FREE_CORES``:
+                every core when the others leave them free, else one, per inference).
+            allow_spinning: Let idle intra-op threads spin (ONNX Runtime's default; off when
+                models share cores). The wide session of ``FREE_CORES`` spins only while an
+                inference runs (``session.force_spinning_stop``), so an idle node holds no core.
             dynamic_shape: Make every input/output dimension symbolic before loading.
 
         Raises:
@@ -175,18 +191,21 @@ class OnnxSession(DescribedSession):
                 f"execution provider(s) {missing} not available ({where}); "
                 f"this onnxruntime build offers {available}"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(intra_op_threads)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        if not allow_spinning:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        cores = available_cores()
+        adaptive = intra_op_threads == FREE_CORES and cores > 1 and tuple(providers) == ("CPUExecutionProvider",)
+        if intra_op_threads == FREE_CORES and not adaptive:
+            intra_op_threads = 0
         try:
             source: str | bytes = _dynamic_model_bytes(path) if dynamic_shape else str(path)
-            self._session = ort.InferenceSession(source, sess_options=options, providers=list(providers))
+            self._session = _ort_session(source, providers, cores if adaptive else intra_op_threads, allow_spinning,
+                                         stop_spinning=adaptive)
+            self._narrow = _ort_session(source, providers, 1, False) if adaptive else None
         except Exception as error:  # onnxruntime raises several unrelated types
             raise ModelLoadError(f"cannot load ONNX model ({where}): {error}") from error
+        self._free = shared_free_cores() if adaptive else None
+        self._wide_threads = cores
+        #: Inferences run on the wide and on the narrow session (``FREE_CORES``).
+        self.wide_runs = self.narrow_runs = 0
         self._inputs = tuple(_spec(node) for node in self._session.get_inputs())
         self._outputs = tuple(_spec(node) for node in self._session.get_outputs())
         self._output_names = [spec.name for spec in self._outputs]
@@ -196,4 +215,28 @@ class OnnxSession(DescribedSession):
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one inference (releases the GIL while ONNX Runtime computes)."""
-        return list(self._session.run(self._output_names, dict(feeds)))
+        session = self._session
+        if self._narrow is not None and self._free is not None:
+            if self._free.free() < self._wide_threads - 0.5:  # a core is busy elsewhere
+                session = self._narrow
+                self.narrow_runs += 1
+            else:
+                self.wide_runs += 1
+        return list(session.run(self._output_names, dict(feeds)))
+
+
+def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, spinning: bool, *,
+                 stop_spinning: bool = False) -> Any:
+    """An ``onnxruntime.InferenceSession`` with the engine's options (``stop_spinning``: spin only during a run)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif stop_spinning:  # spin while an inference runs, stop as soon as it returns
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+    return ort.InferenceSession(source, sess_options=options, providers=list(providers))

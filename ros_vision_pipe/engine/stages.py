@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 from ros_vision_pipe.engine.context import FrameContext
@@ -45,13 +47,15 @@ class ModelJob:
         tag: Anything the owner needs in ``on_done`` (a frame's sequence number).
         inline: Run all three steps in the preprocess thread: no hand-offs, for the
             lowest latency of one frame at a time (``run``); frames do not overlap.
+        direct: The three steps run as one task on the model's task queue
+            (``ModelStages.start_direct``), inference included, in that task's thread.
         outcome: OK or SKIPPED outcome, once postprocessed.
         error: The failure, when a stage raised (or the stages were closed).
         dropped: The job was dropped from a full queue, or cancelled.
     """
 
-    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "prepared", "outputs", "requests", "elapsed",
-                 "outcome", "error", "dropped")
+    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "direct", "prepared", "outputs", "requests",
+                 "elapsed", "outcome", "error", "dropped")
 
     def __init__(self, ctx: FrameContext, on_done: Callable[[ModelJob], None],
                  cancel: threading.Event | None = None, tag: Any = None, inline: bool = False) -> None:
@@ -61,6 +65,7 @@ class ModelJob:
         self.cancel = cancel
         self.tag = tag
         self.inline = inline
+        self.direct = False  # runs as one task on the model's task queue (``ModelStages.start_direct``)
         self.prepared: Prepared | None = None
         self.outputs: list[Any] | None = None
         self.requests: Requests | None = None  # sent, not answered yet (asynchronous sessions)
@@ -105,6 +110,9 @@ class ModelStages:
                                                        max(1, self._window - 1))
         self._threads_lock = threading.Lock()
         self._started = False
+        self._direct = 0  # direct jobs queued or running (start_direct)
+        #: Called when a direct job ends (the owner starts the next frame then).
+        self.room: Callable[[], None] | None = None
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
                              name=f"vp-{model.name}-pre", daemon=True),
@@ -153,6 +161,52 @@ class ModelStages:
             self._step(job, each)
         self._finish(job)
 
+    def start_direct(self, job: ModelJob) -> None:
+        """Run ``job``'s three steps as ONE task on the model's task queue; returns at once.
+
+        The direct path (docs/execution-modes.md, "The direct path"): no stage threads and no
+        hand-off between the steps; the model's task queue (in the node: the model's callback
+        group) runs preprocess, inference and postprocess back to back. ``room`` is called each
+        time a direct job ends, in the thread that ran it.
+        """
+        job.direct = True
+        with self._threads_lock:
+            self._direct += 1
+        try:
+            future = self.model.run_task(partial(self._run_direct, job))
+        except RuntimeError:  # the task runner is closed
+            self._direct_ended()
+            self._close_job(job)
+            return
+        future.add_done_callback(partial(self._direct_cancelled, job))
+
+    def _run_direct(self, job: ModelJob) -> None:
+        try:
+            if self.inbox.closed:
+                self._close_job(job)
+                return
+            for each in (self._preprocess, self._infer, self._postprocess):
+                self._step(job, each)
+            self._finish(job)
+        finally:
+            self._direct_ended()
+
+    def _direct_cancelled(self, job: ModelJob, future: Future[None]) -> None:
+        if future.cancelled():  # the task runner closed before the task ran
+            self._direct_ended()
+            self._close_job(job)
+
+    def _direct_ended(self) -> None:
+        with self._threads_lock:
+            self._direct -= 1
+        if self.room is not None:
+            self.room()
+
+    @property
+    def direct_jobs(self) -> int:
+        """Direct jobs queued on the model's task queue or running."""
+        return self._direct
+
     def depths(self) -> dict[tuple[str, str], int]:
         """Jobs waiting in the inbox per (source, model)."""
         return {(lane, self.name): depth for lane, depth in self.inbox.depths().items()}
@@ -170,7 +224,9 @@ class ModelStages:
     def _infer(self, job: ModelJob) -> None:
         assert job.prepared is not None
         start = time.perf_counter()
-        if self._window > 1 and not job.inline:
+        if job.direct:  # already on the model's task queue
+            job.outputs = self.model.infer_here(job.prepared, job.ctx.frame_id)
+        elif self._window > 1 and not job.inline:
             job.requests = start_inference(self.model, job.prepared)
         else:
             job.outputs = self.model.infer(job.prepared, job.ctx.frame_id)

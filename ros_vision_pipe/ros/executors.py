@@ -19,14 +19,22 @@ cores; docs/performance.md).
 
 ``MultiThreadedExecutor`` below waits, GIL released, until a pool thread has started the
 callback it just handed over, and only then looks for more work.
+
+It also offers ``dispatch(entity, callback)``: run a callback of ``entity`` (a guard condition)
+on a pool thread right away, under the entity's callback group like any other callback, without
+the round trip through the wait set (trigger -> ``rcl_wait`` wakes -> handler -> pool). The
+model task queues (task_runner.py) use it when a model's group is idle: one frame's hand-off to
+its model then costs a thread-pool submit instead of an executor pass (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from rclpy import executors
+from rclpy.exceptions import InvalidHandle
 
 #: Seconds between checks for shutdown (or the caller's condition) while every pool thread is busy.
 HANDOFF_POLL_S = 0.01
@@ -66,6 +74,52 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
             if future.done():
                 self._futures.remove(future)
                 future.result()  # raise any exceptions
+
+
+    def dispatch(self, entity: Any, callback: Callable[[], None],
+                 pending: Callable[[], bool] | None = None) -> bool:
+        """Run ``callback`` on a pool thread now, as a callback of ``entity`` in its callback group.
+
+        The group's rules hold as for a callback the executor picked itself: the group is taken
+        before the callback runs (``beginning_execution``) and released after it. Then, if
+        ``pending`` is given and says that work came in while the group was taken, the callback
+        is dispatched again; without ``pending`` the executor is woken instead, so that it looks
+        at the group's entities again (each wake is a pass of its wait loop, which ``pending``
+        saves on every frame).
+
+        Returns:
+            False (nothing was run) when the group is busy or the executor is shutting down;
+            the caller then triggers the entity, as without this shortcut.
+        """
+        group = entity.callback_group
+        if self._is_shutdown or group is None or not group.beginning_execution(entity):
+            return False
+
+        def run() -> None:
+            try:
+                callback()
+            finally:
+                group.ending_execution(entity)
+                if pending is None:
+                    self._wake()
+                elif pending() and not self.dispatch(entity, callback, pending):
+                    entity.trigger()  # the group was taken again meanwhile: its owner drains it
+
+        try:
+            self._executor.submit(run)
+        except RuntimeError:  # the pool is shut down
+            group.ending_execution(entity)
+            return False
+        return True
+
+    def _wake(self) -> None:
+        """Wake the wait loop (it left out the entities of a group that was taken)."""
+        wake = self._guard
+        try:
+            if wake is not None:
+                wake.trigger()
+        except InvalidHandle:  # shut down meanwhile
+            pass
 
 
 __all__ = ["MultiThreadedExecutor"]

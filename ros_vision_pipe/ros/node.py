@@ -63,10 +63,12 @@ LARGE_DATA_PROFILE = "config/fastdds_large_data.xml"
 LIFECYCLE_FLAG = "--lifecycle"
 
 
-#: The node's ``SessionFactory``: ONNX Runtime sessions (or a KServe server). Its sessions never
-#: spin: the node's ``PipelineBuilder`` says ``shares_cores`` (``engine.pipeline.session_options``),
-#: since spinning intra-op threads take a core from DDS, the executor and the other nodes of the
-#: robot (on the 2-core reference machine: twice the CPU per frame; docs/performance.md).
+#: The node's ``SessionFactory``: ONNX Runtime sessions (or a KServe server). The node's
+#: ``PipelineBuilder`` says ``shares_cores`` and ``direct`` (``engine.pipeline.session_options``):
+#: a one-model pipeline's session uses every core, spinning only while an inference runs, as long
+#: as other processes leave the cores free, and one non-spinning thread otherwise; multi-model
+#: pipelines split the cores and never spin, since spinning threads would take a core from DDS,
+#: the executor and the other nodes of the robot (docs/performance.md).
 node_session_factory: SessionFactory = default_session_factory
 
 
@@ -80,8 +82,8 @@ class PipelineNode(PipelineNodeCore, Node):
         node_name: Node name (``vision_pipeline``).
         context: rclpy context (tests give each node its own).
         parameter_overrides: Parameters instead of / on top of the command line's.
-        session_factory: Builds each model's session (``node_session_factory``: real ONNX Runtime,
-            no spinning; tests inject slow ones).
+        session_factory: Builds each model's session (``node_session_factory``: real ONNX Runtime;
+            tests inject slow ones).
         **kwargs: Passed to ``rclpy.node.Node`` (``namespace``, ``cli_args``...).
 
     Raises:

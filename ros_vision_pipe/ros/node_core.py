@@ -122,7 +122,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         else:
             self.config = declare_parameters(self)  # type: ignore[arg-type]
         self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one task queue per model, on demand
-        self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True)
+        # direct: a single/serial frame runs each model's steps as one task in the model's group
+        self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True, direct=True)
         try:
             first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run task queues
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)

@@ -3,8 +3,11 @@
 The engine hands each model's work (preprocess + inference + postprocess, or one step of
 it) to ``ModelTaskRunner.submit(model, task)``. This runner gives every model its own
 ``MutuallyExclusiveCallbackGroup`` and a guard condition in that group: ``submit`` queues
-the task and triggers the guard; the executor (a ``MultiThreadedExecutor``) then runs the
-guard's callback, which executes the queued tasks and completes their futures.
+the task and, when the queue is idle, has the guard's callback run on a pool thread of the
+executor (the package's ``MultiThreadedExecutor.dispatch``: the group's rules, no pass through
+the wait set; with another executor, or while the group is busy: by triggering the guard). The
+callback executes the queued tasks, oldest first, until the queue is empty, and completes
+their futures.
 
 What may run in parallel (the contract of ``ros_vision_pipe.engine.tasks``):
 
@@ -38,6 +41,7 @@ class _ModelTasks:
     """The queue, callback group and guard condition of one model."""
 
     def __init__(self, node: Node, model: str) -> None:
+        self.node = node
         self.model = model
         self.group = MutuallyExclusiveCallbackGroup()
         self.queue: deque[tuple[Future[Any], Callable[[], Any]]] = deque()
@@ -49,25 +53,49 @@ class _ModelTasks:
         self.guard: GuardCondition = node.create_guard_condition(self.run_next, callback_group=self.group)
 
     def run_next(self) -> None:
-        """Guard callback: run the oldest queued task, re-trigger if more are waiting."""
-        with self.lock:
-            if not self.queue:
-                return
-            future, task = self.queue.popleft()
-            more = bool(self.queue)
-            self.running = True
-        if more:
-            self.guard.trigger()  # latched until this callback ends (the group is exclusive)
-        try:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(task())
-                except BaseException as error:  # handed to the task's owner through the future
-                    future.set_exception(error)
-        finally:
+        """Guard callback: run the queued tasks, oldest first, until the queue is empty.
+
+        A task queued while this runs is taken here without a new trigger (``submit``
+        triggers only an idle queue): one executor hand-off per burst of tasks, not per task.
+        """
+        while True:
             with self.lock:
-                self.running = False
-                self.completed += 1
+                if not self.queue:
+                    self.running = False
+                    return
+                future, task = self.queue.popleft()
+                self.running = True
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(task())
+                    except BaseException as error:  # handed to the task's owner through the future
+                        future.set_exception(error)
+            finally:
+                with self.lock:
+                    self.completed += 1
+
+    def add(self, future: Future[Any], task: Callable[[], Any]) -> None:
+        """Queue a task and wake the queue unless ``run_next`` is already draining it.
+
+        An idle queue is handed straight to a pool thread of the node's executor when it offers
+        ``dispatch`` (executors.py: same callback group, no pass through the wait set); else, or
+        when the group is busy, its guard condition is triggered.
+        """
+        with self.lock:
+            self.queue.append((future, task))
+            idle = not self.running
+        if idle and not self._dispatch():
+            self.guard.trigger()
+
+    def _dispatch(self) -> bool:
+        dispatch = getattr(self.node.executor, "dispatch", None)
+        return bool(dispatch is not None and dispatch(self.guard, self.run_next, self.has_tasks))
+
+    def has_tasks(self) -> bool:
+        """Whether tasks are queued (one came in while the group was being released)."""
+        with self.lock:
+            return bool(self.queue)
 
 
 class CallbackGroupTaskRunner:
@@ -104,9 +132,7 @@ class CallbackGroupTaskRunner:
             tasks = self._models.get(model)
             if tasks is None:
                 tasks = self._models[model] = _ModelTasks(self._node, model)
-        with tasks.lock:
-            tasks.queue.append((future, task))
-        tasks.guard.trigger()
+        tasks.add(future, task)
         return future
 
     def group(self, model: str) -> MutuallyExclusiveCallbackGroup:

@@ -247,6 +247,28 @@ class RecordingSession(SlowSession):
         return out
 
 
+def run_recorded_node(context: Any, spin: Any, config: Path, images: list[np.ndarray],
+                      delay_s: float) -> tuple[PipelineNode, list[Any]]:
+    """The node on ``config`` with ``RecordingSession``s; publishes ``images`` on /cam and waits for their results."""
+    RecordingSession.spans = []
+
+    def factory(spec: Any, threads: int, spinning: bool) -> Any:
+        return RecordingSession(onnx_session_factory(spec, threads, spinning), delay_s, spec.name)
+
+    node = PipelineNode(context=context, session_factory=factory, parameter_overrides=[
+        Parameter("config_file", value=str(config)), Parameter("image_topics", value=["/cam"]),
+        Parameter("qos.reliable", value=True)])
+    probe = Probe(context)
+    fused = probe.listen(FusedResult, "/vision_pipeline/fused")
+    spin(node, probe.node, threads=node.executor_threads + 1)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    assert wait_for(lambda: node.fused_publisher.get_subscription_count() > 0)
+    for index, image in enumerate(images):
+        publisher.publish(image_message(image, "bgr8", f"f{index}", index))
+    assert wait_for(lambda: len(fused) == len(images), timeout=20)
+    return node, fused
+
+
 def test_models_run_in_their_own_callback_groups_in_parallel_and_never_overlap_themselves(
         context, spin, bikes, tmp_path) -> None:
     config = tmp_path / "two.lua"
@@ -255,24 +277,24 @@ def test_models_run_in_their_own_callback_groups_in_parallel_and_never_overlap_t
                       f"  {{ name = 'a', path = {str(model)!r}, script = {str(script)!r} }},\n"
                       f"  {{ name = 'b', path = {str(model)!r}, script = {str(script)!r} }},\n"
                       "} }\n", encoding="utf-8")
-    RecordingSession.spans = []
-
-    def factory(spec: Any, threads: int, spinning: bool) -> Any:
-        return RecordingSession(onnx_session_factory(spec, threads, spinning), 0.3, spec.name)
-
-    node = PipelineNode(context=context, session_factory=factory, parameter_overrides=[
-        Parameter("config_file", value=str(config)), Parameter("image_topics", value=["/cam"])])
-    probe = Probe(context)
-    fused = probe.listen(FusedResult, "/vision_pipeline/fused")
-    spin(node, probe.node, threads=node.executor_threads + 1)
-    publisher = probe.publisher(Image, "/cam", reliable=True)
-    assert wait_for(lambda: node.fused_publisher.get_subscription_count() > 0)
-    for index in range(3):
-        publisher.publish(image_message(bikes[5], "bgr8", f"f{index}", index))
-    assert wait_for(lambda: len(fused) == 3, timeout=10)
+    node, fused = run_recorded_node(context, spin, config, [bikes[5]] * 3, delay_s=0.3)
     assert node.task_runner.completed("a") >= 3 and node.task_runner.completed("b") >= 3
     a = sorted(s for s in RecordingSession.spans if s[0] == "a")
     b = sorted(s for s in RecordingSession.spans if s[0] == "b")
     assert any(x[1] < y[2] and y[1] < x[2] for x in a for y in b), "models a and b never ran at the same time"
     for spans in (a, b):
         assert all(first[2] <= second[1] for first, second in zip(spans, spans[1:], strict=False))
+
+
+def test_single_and_serial_frames_take_the_direct_path_in_each_models_callback_group(
+        context, spin, bikes, person_pose_config) -> None:
+    node, fused = run_recorded_node(context, spin, person_pose_config, bikes[:4], delay_s=0.0)
+    assert [m.frame_index for m in fused] == [0, 1, 2, 3]
+    names = {thread.name for thread in threading.enumerate()}
+    # no stage threads and no dispatcher: each model's pre + inference + post ran as one task
+    assert not [n for n in names if n.startswith("vp-") and n.endswith(("-pre", "-infer", "-post"))]
+    assert "vp-frame-dispatcher" not in names
+    # one task per frame and model (the whole model step, a skipped pose included): no task per inference
+    assert (node.task_runner.completed("person"), node.task_runner.completed("pose")) == (4, 4)
+    assert [s[0] for s in RecordingSession.spans].count("person") == 4
+    assert all(s[3] != threading.current_thread().name for s in RecordingSession.spans)

@@ -8,11 +8,13 @@ from concurrent.futures import CancelledError
 
 import pytest
 import rclpy
+from rclpy import executors
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import QoSProfile
 from ros_support import wait_for
 from std_msgs.msg import String
 
+from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
 
 
@@ -52,6 +54,44 @@ def test_tasks_of_one_model_never_overlap_and_run_in_submission_order(context, s
     assert [s[1] for s in spans] == list(range(8))
     assert not any(overlaps(a, b) for a, b in zip(spans, spans[1:], strict=False))
     assert all(s[4] != threading.current_thread().name for s in spans)
+
+
+@pytest.mark.parametrize("executor_kind", ["package", "rclpy"])
+def test_an_idle_queue_is_dispatched_to_a_pool_thread_and_tasks_queued_meanwhile_are_drained_by_that_callback(
+        context, executor_kind) -> None:
+    node = rclpy.create_node("runner_drain", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det"])
+    tasks = runner._models["det"]  # noqa: SLF001
+    triggers: list[int] = []
+    trigger = tasks.guard.trigger
+    tasks.guard.trigger = lambda: (triggers.append(1), trigger())[1]
+    executor = (MultiThreadedExecutor if executor_kind == "package" else executors.MultiThreadedExecutor)(
+        num_threads=4, context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, name="test-spin")
+    spinner.start()
+    try:
+        recorder = Recorder()
+        queued: list = []
+
+        def first() -> int:  # queues three more while it runs, as a direct frame's end starts the next
+            queued.extend(runner.submit("det", recorder.task("det", i, 0.01)) for i in range(1, 4))
+            return recorder.task("det", 0, 0.05)()
+
+        assert runner.submit("det", first).result(timeout=10) == 0
+        assert [f.result(timeout=10) for f in queued] == [1, 2, 3]
+        spans = recorder.of("det")
+        assert [s[1] for s in spans] == [0, 1, 2, 3]
+        assert len({s[4] for s in spans}) == 1  # one callback ran the burst, on an executor thread
+        assert spans[0][4] != threading.current_thread().name
+        # the package's executor takes an idle queue without a trigger; rclpy's needs one per burst
+        assert len(triggers) == (0 if executor_kind == "package" else 1)
+        assert runner.pending("det") == 0 and runner.completed("det") == 4
+    finally:
+        runner.close()
+        executor.shutdown(timeout_sec=10)
+        spinner.join(timeout=10)
+        node.destroy_node()
 
 
 def test_tasks_of_different_models_run_in_parallel(context, spin) -> None:

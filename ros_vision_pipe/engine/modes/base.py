@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -33,6 +33,24 @@ class ModeRunner(Protocol):
 
     def close(self) -> None:
         """Stop and join every thread the runner owns."""
+        ...
+
+
+class DirectStart(ModeRunner, Protocol):
+    """A runner on the direct path: ``start`` never waits; frames start as the first model frees up.
+
+    ``PendingFrames`` then needs no dispatcher thread: it starts a frame in ``submit`` when
+    ``has_room()``, and from the ``on_room`` callback otherwise.
+    """
+
+    direct: bool
+
+    def has_room(self) -> bool:
+        """Whether a frame started now would run at once."""
+        ...
+
+    def on_room(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in any thread) whenever room appears."""
         ...
 
 

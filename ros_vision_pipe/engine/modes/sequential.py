@@ -9,15 +9,19 @@ of the same chain.
 There is one implementation: ``SequentialMode.start`` hands the frame to the first
 model's ``ModelStages``; when a model ends, its callback hands the frame to the next
 one, and the last one's end runs fusion and completes the future. ``inline=True``
-(``Pipeline.run``) runs each model's three steps in the calling thread; otherwise
-(``Pipeline.submit``) they run on the model's stage threads and consecutive frames
-overlap (model i+1 takes a frame as soon as model i has postprocessed it).
+(``Pipeline.run``) runs each model's three steps in the calling thread. Otherwise
+(``Pipeline.submit``) they run either on the model's three stage threads, so that
+consecutive frames overlap across the steps (model i+1 takes a frame as soon as model i
+has postprocessed it), or, on the direct path (``direct=True``: the ROS node), as one task
+on the model's task queue: no hand-off between the steps, and the first model takes the
+next frame when it has finished the previous one (``has_room``/``on_room``, used by
+``PendingFrames``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 from ros_vision_pipe.engine.config import LoadedConfig
@@ -39,12 +43,25 @@ class SequentialMode:
         stats: Where outcomes and errors are counted.
     """
 
-    def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector) -> None:
-        """Prepare one ``ModelStages`` per model (threads start with the first overlapped frame)."""
+    def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector, *,
+                 direct: bool = False) -> None:
+        """Prepare one ``ModelStages`` per model (threads start with the first overlapped frame).
+
+        ``direct``: frames not run inline take the direct path (see the module docstring).
+        """
         self._config = config
+        self.direct = direct
         # One waiting frame per model at most: ``start`` blocks the dispatcher when the first
         # model is busy, so frames not yet started stay pending, where drop_oldest can drop them.
         self._stages = [ModelStages(model, stats, max_queue_size=1) for model in models]
+
+    def has_room(self) -> bool:
+        """Direct path: whether the first model is free to take a frame now."""
+        return self._stages[0].direct_jobs == 0
+
+    def on_room(self, callback: Callable[[], None]) -> None:
+        """Direct path: call ``callback`` whenever the first model has finished a frame."""
+        self._stages[0].room = callback
 
     def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
               inline: bool = False) -> Future[FrameResult]:
@@ -65,6 +82,8 @@ class SequentialMode:
             job = ModelJob(ctx, step, cancel, inline=inline)
             if inline:
                 stages.run_here(job)
+            elif self.direct:
+                stages.start_direct(job)
             else:
                 stages.submit(job)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from ros_vision_pipe.engine.errors import InputError, ScriptError
 from ros_vision_pipe.engine.live_feed import Intake, collect_results, feed_lossless, submit_live
 from ros_vision_pipe.engine.model import onnx_session_factory
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelSpec
-from ros_vision_pipe.engine.session import InferenceSession
+from ros_vision_pipe.engine.session import FREE_CORES, InferenceSession
 
 MakePipeline = Callable[..., Any]
 
@@ -84,6 +85,17 @@ def test_onnx_runtime_spinning_is_decided_once_by_the_pipeline(
                   shares_cores=shares)
     assert seen == [spins]
     assert pipeline_module.session_options(Mode(mode), 1, overlap_frames=overlap, shares_cores=shares)[1] is spins
+
+
+def test_direct_path_sessions_on_a_shared_machine_are_sized_by_the_free_cores_for_one_model_and_split_for_several(
+) -> None:
+    cores = os.cpu_count() or 1
+    options = pipeline_module.session_options
+    assert options(Mode.SINGLE, 1, shares_cores=True, direct=True) == (FREE_CORES, True)
+    assert options(Mode.SERIAL, 2, shares_cores=True, direct=True) == (max(1, cores // 2), False)
+    assert options(Mode.PARALLEL_SYNC, 2, shares_cores=True, direct=True) == (max(1, cores // 2), False)
+    assert options(Mode.SINGLE, 1) == (0, True)  # alone: every core, spinning
+    assert options(Mode.SINGLE, 1, shares_cores=True) == (0, False)  # bag replay: unchanged
 
 
 def test_live_intake_reports_invalid_and_refused_frames_without_raising(
