@@ -30,14 +30,17 @@ Scenarios (``--scenarios``, numbers):
    person + open_nsfw scene classifier) vs the hand-written node running both in its callback;
    closed loop, 2 in flight: fps (results compared as in 0, classifications too).
 
-Every row also gives each node's own model time (``latency_ms`` of its results, p50).
+Every scenario also gives each node's own model time (``latency_ms`` of its results, p50: the
+model inside the node; the rest of a latency is transport and plumbing) and the CPU time of the
+node's process per frame sent (user + system, all threads, /proc: less sensitive to the machine's
+load than times).
 Scenarios 0-2 and 5 use RELIABLE input (depth 10 on both nodes).
 
 ``--profile`` sets the Fast DDS transports of every process, this one included: ``shm16`` =
 config/fastdds_large_data.xml (16 MiB shared-memory segment; what tools/ros_env.sh and the node's
 ``main()`` choose when nothing is set), ``default`` = Fast DDS's built-in transports
-(``FASTDDS_DEFAULT_PROFILES_FILE`` set empty, which the node's ``main()`` leaves alone). With the
-built-in 512 KiB segment a best-effort VGA frame mostly does not arrive (rows 3-4).
+(``FASTDDS_BUILTIN_TRANSPORTS=DEFAULT``, no profiles file, which the node's ``main()`` leaves alone).
+With the built-in 512 KiB segment a best-effort VGA frame mostly does not arrive (rows 3-4).
 
     source tools/ros_env.sh
     python bench/bench_vs_handwritten.py [--frames 150] [--rounds 3] [--scenarios 1,2,3,4,5]
@@ -73,7 +76,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the source tree before an older install/ copy
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # ros_bench_driver, also when imported
-from ros_bench_driver import Children, Driver, FrameResults, differences  # noqa: E402
+from ros_bench_driver import Children, Driver, FrameResults, cpu_seconds, differences  # noqa: E402
 
 SINGLE_CONFIG = REPO / "bench" / "configs" / "single_person.lua"
 TWO_MODEL_CONFIG = REPO / "bench" / "configs" / "par_parallel_sync_person_scene.lua"
@@ -174,10 +177,19 @@ def handwritten_main(name: str, topic: str, reliable: bool, models: list[str]) -
     return 0
 
 
-def dds_environment(profile: str) -> dict[str, str]:
-    """The Fast DDS settings of every process for ``profile`` (None = remove the variable)."""
-    return {"FASTDDS_DEFAULT_PROFILES_FILE": "" if profile == "default" else str(LARGE_DATA_PROFILE),
-            "FASTRTPS_DEFAULT_PROFILES_FILE": None, "FASTDDS_BUILTIN_TRANSPORTS": None}
+def dds_environment(profile: str) -> dict[str, str | None]:
+    """The Fast DDS settings of every process for ``profile`` (None = remove the variable).
+
+    ``default`` names Fast DDS's built-in transports explicitly (``FASTDDS_BUILTIN_TRANSPORTS=DEFAULT``:
+    shared memory with its 512 KiB segment + UDPv4), which the node's ``main()`` leaves alone; an
+    empty ``FASTDDS_DEFAULT_PROFILES_FILE`` would do the same but makes every process log an XML
+    parser error.
+    """
+    if profile == "default":
+        return {"FASTDDS_DEFAULT_PROFILES_FILE": None, "FASTRTPS_DEFAULT_PROFILES_FILE": None,
+                "FASTDDS_BUILTIN_TRANSPORTS": "DEFAULT"}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": str(LARGE_DATA_PROFILE), "FASTRTPS_DEFAULT_PROFILES_FILE": None,
+            "FASTDDS_BUILTIN_TRANSPORTS": None}
 
 
 # -- phases and measures ------------------------------------------------------------------------
@@ -310,6 +322,9 @@ def rows(number: int, rounds: dict[str, list[dict[str, float]]], models: tuple[s
     model_ratio = " / ".join(spread(ratios(rounds, f"model_{m}"), 2) for m in models)
     lines.append(f"| {number}. model time inside the node, p50 ms ({' / '.join(models)}) | "
                  f"{model_cells[0]} | {model_cells[1]} | {model_ratio} |")
+    lines.append(f"| {number}. CPU time of the node's process per frame sent, ms | "
+                 + " | ".join(spread([r["cpu"] for r in rounds[t]]) for t in TARGETS)
+                 + f" | {spread(ratios(rounds, 'cpu'), 2)} |")
     if kind == "latency":
         lines.append(f"| {number}. transport + plumbing: latency - model time, p50 ms | "
                      + " | ".join(spread([r["plumbing"] for r in rounds[t]]) for t in TARGETS)
@@ -359,13 +374,17 @@ def run_scenarios(args: argparse.Namespace, driver: Driver, children: Children,
                         for target in TARGETS:  # interleaved: ours, hand-written, ours, ...
                             driver.listen(nodes["topics"][target])
                             prefix, publisher = f"s{number}-{index}-{target}", publishers[target]
+                            pid = children.processes[node_name(phase, target)].pid
+                            cpu = cpu_seconds(pid)
                             if kind == "throughput":
                                 frames = driver.closed_loop(publisher, prefix, args.frames)
                             elif kind == "latency":
                                 frames = driver.one_at_a_time(publisher, prefix, args.frames, args.rate)
                             else:
                                 frames = driver.camera(publisher, prefix, args.frames, args.fps)
+                            cpu = (cpu_seconds(pid) - cpu) * 1e3 / len(frames)
                             rounds[target].append(measure(kind if kind != "busy" else "camera", frames, phase.models))
+                            rounds[target][-1]["cpu"] = cpu
                             if phase.name == "two":
                                 equal_runs[target] += frames
                 finally:
@@ -418,8 +437,8 @@ def main() -> int:
     finally:
         driver.close()
         children.stop_all()
-    profile = ("shm16: config/fastdds_large_data.xml (16 MiB shared memory) in every process"
-               if args.profile == "shm16" else "default: Fast DDS built-in transports in every process")
+    profile = ("shm16: config/fastdds_large_data.xml (16 MiB shared memory) in every process" if args.profile == "shm16"
+               else "default: Fast DDS built-in transports (FASTDDS_BUILTIN_TRANSPORTS=DEFAULT) in every process")
     print(f"Our node vs a hand-written rclpy node, {args.width}x{args.height} bgr8, cyclist clip "
           f"({len(images)} frames from frame 60), {args.frames} frames x {args.rounds} interleaved rounds per "
           f"scenario; Fast DDS profile {profile}; {os.cpu_count()} cores, load {load_start:.1f} -> "
