@@ -230,13 +230,13 @@ def running(phase: Phase, driver: Driver, children: Children) -> Iterator[dict[s
         topics = {t: {m: f"/{node_name(phase, t)}/{m}/result" for m in phase.models} for t in TARGETS}
         for target in TARGETS:
             driver.wait_for(publishers[target], list(topics[target].values()), children, [node_name(phase, target)])
+        driver.listen({topic: m for t in TARGETS for m, topic in topics[t].items()}, phase.models)
         for target in TARGETS:
-            driver.listen(topics[target])
             for attempt in range(3):  # warm-up; the first frames may miss a just-matched best-effort reader
                 sent = driver.camera(publishers[target], f"warm-{target}-{phase.name}-{attempt}", 10, 10.0)
                 if sum(f is not None for f in sent) >= 5:
                     break
-        yield {"publishers": publishers, "topics": topics}
+        yield publishers
     finally:
         for target in TARGETS:
             children.stop(node_name(phase, target))
@@ -352,12 +352,10 @@ def run_scenarios(args: argparse.Namespace, driver: Driver, children: Children,
     table: list[str] = []
     notes: list[str] = []
     for phase in (phases[name] for name in ("one", "camera", "two") if name in wanted):
-        with running(phase, driver, children) as nodes:
-            publishers = nodes["publishers"]
+        with running(phase, driver, children) as publishers:
             if phase.name == "one":
                 check = {}
                 for target in TARGETS:
-                    driver.listen(nodes["topics"][target])
                     check[target] = driver.closed_loop(publishers[target], f"check-{target}", len(driver.messages))
                 notes.append(f"one model: {check_equal(driver, 'check', check, phase.models, failures)}")
                 if failures:
@@ -372,7 +370,6 @@ def run_scenarios(args: argparse.Namespace, driver: Driver, children: Children,
                     time.sleep(1.0 if busy else 0.0)
                     for index in range(args.rounds):
                         for target in TARGETS:  # interleaved: ours, hand-written, ours, ...
-                            driver.listen(nodes["topics"][target])
                             prefix, publisher = f"s{number}-{index}-{target}", publishers[target]
                             pid = children.processes[node_name(phase, target)].pid
                             cpu = cpu_seconds(pid)

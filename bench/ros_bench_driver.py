@@ -158,16 +158,23 @@ class Driver:
             self.publishers[key] = self.node.create_publisher(Image, topic, 10 if reliable else qos_profile_sensor_data)
         return self.publishers[key]
 
-    def listen(self, result_topics: dict[str, str]) -> None:
-        """Collect the ModelResults of ``{model: topic}`` (all models of a frame make it done)."""
+    def listen(self, result_topics: dict[str, str], models: tuple[str, ...]) -> None:
+        """Collect the ModelResults of ``{topic: model}``; a frame is done when all ``models`` answered.
+
+        Waits (up to 30 s) until every topic's publisher is matched, so that no result of the first
+        frames is lost (results are VOLATILE).
+        """
         from ros_vision_pipe.msg import ModelResult
 
         for subscription in self.subscriptions:
             self.node.destroy_subscription(subscription)
-        self.models = tuple(dict.fromkeys(result_topics))
+        self.models = models
         self.subscriptions = [
             self.node.create_subscription(ModelResult, topic, lambda m, model=model: self._arrived(model, m), 100)
-            for model, topic in result_topics.items()]
+            for topic, model in result_topics.items()]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(s.get_publisher_count() for s in self.subscriptions):
+            time.sleep(0.05)
 
     def _arrived(self, model: str, msg: Any) -> None:
         wall, mono = time.time_ns(), time.monotonic()
