@@ -363,11 +363,12 @@ def run_scenarios(args: argparse.Namespace, driver: Driver, children: Children,
             for number in (n for n in sorted(args.scenarios) if SCENARIOS[n][1] == phase.name):
                 kind = SCENARIOS[number][2]
                 rounds: dict[str, list[dict[str, float]]] = {t: [] for t in TARGETS}
-                busy = children.start(f"busy-{number}", [sys.executable, "-c", "while True: pass"]) \
-                    if kind == "busy" else None
                 equal_runs: dict[str, list[FrameResults | None]] = {t: [] for t in TARGETS}
+                busy = None
                 try:
-                    time.sleep(1.0 if busy else 0.0)
+                    if kind == "busy":
+                        busy = children.start(f"busy-{number}", [sys.executable, "-c", "while True: pass"])
+                        time.sleep(1.0)
                     for index in range(args.rounds):
                         for target in TARGETS:  # interleaved: ours, hand-written, ours, ...
                             prefix, publisher = f"s{number}-{index}-{target}", publishers[target]
@@ -425,12 +426,16 @@ def main() -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
     print(f"bench_vs_handwritten: logs in {log_dir}, ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}",
           file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # -> finally: children stopped
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C -> finally: children stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # likewise
     children = Children(log_dir, env)
     driver = Driver(images)
     failures: list[str] = []
     try:
         table, notes = run_scenarios(args, driver, children, failures)
+    except KeyboardInterrupt:
+        print("interrupted: child processes stopped", file=sys.stderr)
+        return 130
     finally:
         driver.close()
         children.stop_all()

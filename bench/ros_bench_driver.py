@@ -48,12 +48,13 @@ class Children:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def stop(self, label: str) -> None:
-        """SIGINT to the child's process group, SIGKILL after 20 s."""
+        """SIGTERM to the child's process group (rclpy nodes shut down on it; SIGINT may be ignored
+        when the bench was started in the background), SIGKILL after 20 s."""
         process = self.processes.pop(label, None)
         if process is None or process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -127,10 +128,12 @@ class Driver:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import Image
 
         self.context = Context()
-        rclpy.init(context=self.context)
+        # no rclpy signal handlers: Ctrl-C raises KeyboardInterrupt in the bench, which stops the children
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("bench_vs_driver", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
