@@ -11,7 +11,8 @@ frame), for five session choices:
 * ``all cores, spin``: ONNX Runtime's default (a plain ``InferenceSession(path)``): threads spin
   between operators and keep spinning after an inference;
 * ``all cores, spin in run``: spinning only while an inference runs (``session.force_spinning_stop``);
-* ``FREE_CORES``: the engine's adaptive session (wide or narrow per inference, ``cores.FreeCores``).
+* ``FREE_CORES``: the engine's adaptive session (spinning in run or not spinning, per inference,
+  ``cores.FreeCores``).
 
 each in two situations, the machine as it is and with one core busy in another process (a
 ``while True: pass`` child), and two paces: back to back (max throughput) and 30 Hz (a camera;

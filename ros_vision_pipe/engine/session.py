@@ -146,11 +146,12 @@ class OnnxSession(DescribedSession):
     """An ONNX Runtime session configured for one model of a pipeline.
 
     With ``intra_op_threads=FREE_CORES`` (a CPU model on a machine of 2+ cores) it holds two
-    ONNX Runtime sessions of the model: a wide one (every core, threads that spin while an
-    inference runs) and a narrow one (one thread, no spinning), and runs each inference on the
-    wide one while other processes leave the cores free (``cores.FreeCores``), on the narrow
-    one otherwise: a busy core elsewhere would stall every operator of a wide inference. The
-    cost is the model's weights twice in memory.
+    ONNX Runtime sessions of the model, both with every core: a spinning one (threads that spin
+    between operators while an inference runs, never after it) and a quiet one (threads that
+    block between operators), and runs each inference on the spinning one while other processes
+    leave the cores free (``cores.FreeCores``), on the quiet one otherwise: a thread spinning on
+    a core that another process wants stalls every operator (bench/bench_spinning.py,
+    docs/performance.md). The cost is the model's weights twice in memory.
     """
 
     def __init__(
@@ -170,9 +171,10 @@ class OnnxSession(DescribedSession):
             model_name: Model name, for error messages.
             providers: Execution providers in priority order.
             intra_op_threads: Threads per inference (0 = ONNX Runtime default; ``FREE_CORES``:
-                every core when the others leave them free, else one, per inference).
+                every core, spinning during an inference only while other processes leave the
+                cores free).
             allow_spinning: Let idle intra-op threads spin (ONNX Runtime's default; off when
-                models share cores). The wide session of ``FREE_CORES`` spins only while an
+                models share cores). The spinning session of ``FREE_CORES`` spins only while an
                 inference runs (``session.force_spinning_stop``), so an idle node holds no core.
             dynamic_shape: Make every input/output dimension symbolic before loading.
 
@@ -199,13 +201,13 @@ class OnnxSession(DescribedSession):
             source: str | bytes = _dynamic_model_bytes(path) if dynamic_shape else str(path)
             self._session = _ort_session(source, providers, cores if adaptive else intra_op_threads, allow_spinning,
                                          stop_spinning=adaptive)
-            self._narrow = _ort_session(source, providers, 1, False) if adaptive else None
+            self._quiet = _ort_session(source, providers, cores, False) if adaptive else None
         except Exception as error:  # onnxruntime raises several unrelated types
             raise ModelLoadError(f"cannot load ONNX model ({where}): {error}") from error
         self._free = shared_free_cores() if adaptive else None
-        self._wide_threads = cores
-        #: Inferences run on the wide and on the narrow session (``FREE_CORES``).
-        self.wide_runs = self.narrow_runs = 0
+        self._cores = cores
+        #: Inferences run on the spinning and on the quiet session (``FREE_CORES``).
+        self.spinning_runs = self.quiet_runs = 0
         self._inputs = tuple(_spec(node) for node in self._session.get_inputs())
         self._outputs = tuple(_spec(node) for node in self._session.get_outputs())
         self._output_names = [spec.name for spec in self._outputs]
@@ -216,12 +218,12 @@ class OnnxSession(DescribedSession):
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one inference (releases the GIL while ONNX Runtime computes)."""
         session = self._session
-        if self._narrow is not None and self._free is not None:
-            if self._free.free() < self._wide_threads - 0.5:  # a core is busy elsewhere
-                session = self._narrow
-                self.narrow_runs += 1
+        if self._quiet is not None and self._free is not None:
+            if self._free.free() < self._cores - 0.5:  # a core is busy elsewhere
+                session = self._quiet
+                self.quiet_runs += 1
             else:
-                self.wide_runs += 1
+                self.spinning_runs += 1
         return list(session.run(self._output_names, dict(feeds)))
 
 

@@ -55,25 +55,25 @@ def test_free_cores_without_proc_counts_every_core_as_free() -> None:
 
 
 @pytest.mark.skipif(available_cores() < 2, reason="one core: FREE_CORES is a plain one-thread session")
-def test_an_adaptive_session_runs_on_one_thread_while_the_cores_are_busy_elsewhere_with_the_same_outputs() -> None:
+def test_an_adaptive_session_stops_spinning_while_the_cores_are_busy_elsewhere_with_the_same_outputs() -> None:
     session = OnnxSession(MODEL, model_name="person", intra_op_threads=FREE_CORES, allow_spinning=True)
     feeds = {"image_tensor:0": np.random.default_rng(1).integers(0, 255, (1, 300, 300, 3), dtype=np.uint8)}
     with busy_processes(available_cores()):
         time.sleep(0.8)
-        narrow_before = session.narrow_runs
+        quiet_before = session.quiet_runs
         for _ in range(3):
             session.run(feeds)
             time.sleep(0.3)
-        assert session.narrow_runs > narrow_before
-    wide = session._session.run(None, feeds)  # noqa: SLF001  (the wide session, whatever the load)
-    narrow = session._narrow.run(None, feeds)  # noqa: SLF001
-    for got, want in zip(narrow, wide, strict=True):
+        assert session.quiet_runs > quiet_before
+    spinning = session._session.run(None, feeds)  # noqa: SLF001  (the spinning session, whatever the load)
+    quiet = session._quiet.run(None, feeds)  # noqa: SLF001
+    for got, want in zip(quiet, spinning, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_free_cores_on_a_remote_or_gpu_provider_list_is_a_plain_session() -> None:
     session = OnnxSession(MODEL, model_name="person", providers=("CPUExecutionProvider",), intra_op_threads=1)
-    assert session._narrow is None  # noqa: SLF001  (only FREE_CORES builds two)
+    assert session._quiet is None  # noqa: SLF001  (only FREE_CORES builds two)
     feeds = {"image_tensor:0": np.zeros((1, 300, 300, 3), np.uint8)}
     session.run(feeds)
-    assert (session.wide_runs, session.narrow_runs) == (0, 0)
+    assert (session.spinning_runs, session.quiet_runs) == (0, 0)
