@@ -1,8 +1,8 @@
 """How ONNX Runtime should use the cores of a shared machine: threads and spinning, measured.
 
 The node's sessions are built with ``intra_op_threads = FREE_CORES`` (engine/session.py): every
-core, spinning only while an inference runs, when other processes leave the cores free, and one
-non-spinning thread otherwise. This bench shows why, on the SSDLite person detector (one 300x300
+core, spinning as ONNX Runtime's default does when other processes leave the cores free, and
+threads that never spin otherwise. This bench shows why, on the SSDLite person detector (one 300x300
 frame), for five session choices:
 
 * ``1 thread``: one thread, no spinning;

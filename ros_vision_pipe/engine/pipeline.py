@@ -70,9 +70,8 @@ def session_options(
         situation                             threads                           spinning
         ====================================  ================================  ====================
         single/serial alone (``run``)         every core (ONNX Runtime's 0)     yes
-        single on the direct path of a        ``FREE_CORES``: every core        during an inference,
-        shared machine (the node)                                               while other processes
-                                                                                leave the cores free
+        single on the direct path of a        ``FREE_CORES``: every core        while other processes
+        shared machine (the node)                                               leave the cores free
         serial on the direct path of a        cores // models (at least 1)      no
         shared machine (the node)
         parallel modes, overlapped frames     cores // models (+1 share for     no

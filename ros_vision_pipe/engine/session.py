@@ -146,12 +146,14 @@ class OnnxSession(DescribedSession):
     """An ONNX Runtime session configured for one model of a pipeline.
 
     With ``intra_op_threads=FREE_CORES`` (a CPU model on a machine of 2+ cores) it holds two
-    ONNX Runtime sessions of the model, both with every core: a spinning one (threads that spin
-    between operators while an inference runs, never after it) and a quiet one (threads that
-    block between operators), and runs each inference on the spinning one while other processes
-    leave the cores free (``cores.FreeCores``), on the quiet one otherwise: a thread spinning on
-    a core that another process wants stalls every operator (bench/bench_spinning.py,
-    docs/performance.md). The cost is the model's weights twice in memory.
+    ONNX Runtime sessions of the model, both with every core: a spinning one (ONNX Runtime's
+    default: threads spin between operators and for a while after an inference, so the next one
+    starts hot) and a quiet one (threads that block), and runs each inference on the spinning one
+    while other processes leave the cores free (``cores.FreeCores``), on the quiet one otherwise:
+    a thread spinning on a core that another process wants stalls every operator, and holds the
+    core that process needs (bench/bench_spinning.py, docs/performance.md). Spinning only during
+    an inference (``session.force_spinning_stop``) was measured too: one inference in 12 took 3x
+    as long. The cost is the model's weights twice in memory.
     """
 
     def __init__(
@@ -171,11 +173,9 @@ class OnnxSession(DescribedSession):
             model_name: Model name, for error messages.
             providers: Execution providers in priority order.
             intra_op_threads: Threads per inference (0 = ONNX Runtime default; ``FREE_CORES``:
-                every core, spinning during an inference only while other processes leave the
-                cores free).
+                every core, spinning only while other processes leave the cores free).
             allow_spinning: Let idle intra-op threads spin (ONNX Runtime's default; off when
-                models share cores). The spinning session of ``FREE_CORES`` spins only while an
-                inference runs (``session.force_spinning_stop``), so an idle node holds no core.
+                models share cores, and for ``FREE_CORES`` only while the cores are free).
             dynamic_shape: Make every input/output dimension symbolic before loading.
 
         Raises:
@@ -199,8 +199,7 @@ class OnnxSession(DescribedSession):
             intra_op_threads = 0
         try:
             source: str | bytes = _dynamic_model_bytes(path) if dynamic_shape else str(path)
-            self._session = _ort_session(source, providers, cores if adaptive else intra_op_threads, allow_spinning,
-                                         stop_spinning=adaptive)
+            self._session = _ort_session(source, providers, cores if adaptive else intra_op_threads, allow_spinning)
             self._quiet = _ort_session(source, providers, cores, False) if adaptive else None
         except Exception as error:  # onnxruntime raises several unrelated types
             raise ModelLoadError(f"cannot load ONNX model ({where}): {error}") from error
@@ -227,9 +226,8 @@ class OnnxSession(DescribedSession):
         return list(session.run(self._output_names, dict(feeds)))
 
 
-def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, spinning: bool, *,
-                 stop_spinning: bool = False) -> Any:
-    """An ``onnxruntime.InferenceSession`` with the engine's options (``stop_spinning``: spin only during a run)."""
+def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, spinning: bool) -> Any:
+    """An ``onnxruntime.InferenceSession`` with the engine's options."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -239,6 +237,4 @@ def _ort_session(source: str | bytes, providers: Sequence[str], threads: int, sp
     options.log_severity_level = 3
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    elif stop_spinning:  # spin while an inference runs, stop as soon as it returns
-        options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(source, sess_options=options, providers=list(providers))
