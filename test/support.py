@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "config"
@@ -22,3 +25,13 @@ def make_scale_model(path: Path, factor: float = 2.0, shape: tuple[object, ...] 
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
+
+
+def load_bench(name: str) -> ModuleType:
+    """Import ``bench/<name>.py`` (bench scripts are not a package) under the module name ``name``."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ros_vision_pipe.messages.result_mapping import fill
+from ros_vision_pipe.messages.result_mapping import HEADER, fill
 
 DETECTION2D_ARRAY = "vision_msgs/msg/Detection2DArray"
 DETECTION2D = "vision_msgs/msg/Detection2D"
@@ -36,12 +36,12 @@ POINT2D = "vision_msgs/msg/Point2D"
 
 #: Nested message fields of the vision_msgs types (as ``result_mapping.MESSAGE_FIELDS``).
 VISION_MESSAGE_FIELDS: dict[str, dict[str, str]] = {
-    DETECTION2D_ARRAY: {"header": "std_msgs/msg/Header", "detections": DETECTION2D},
-    DETECTION2D: {"header": "std_msgs/msg/Header", "results": OBJECT_HYPOTHESIS_WITH_POSE, "bbox": BOUNDING_BOX2D},
+    DETECTION2D_ARRAY: {"header": HEADER, "detections": DETECTION2D},
+    DETECTION2D: {"header": HEADER, "results": OBJECT_HYPOTHESIS_WITH_POSE, "bbox": BOUNDING_BOX2D},
     OBJECT_HYPOTHESIS_WITH_POSE: {"hypothesis": OBJECT_HYPOTHESIS},
     BOUNDING_BOX2D: {"center": POSE2D},
     POSE2D: {"position": POINT2D},
-    "std_msgs/msg/Header": {"stamp": "builtin_interfaces/msg/Time"},
+    HEADER: {"stamp": "builtin_interfaces/msg/Time"},
 }
 
 

@@ -8,15 +8,13 @@ ROS, on frames of the cyclist clip, through the same message mapping the node us
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from types import ModuleType
 
 import cv2
 import numpy as np
 import onnxruntime
 import pytest
-from support import REPO
+from support import load_bench
 
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.frames import iter_frames
@@ -24,12 +22,7 @@ from ros_vision_pipe.messages.result_mapping import payload_fields
 
 
 def bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_vs_handwritten", REPO / "bench" / "bench_vs_handwritten.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_vs_handwritten"] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_vs_handwritten")
 
 
 @pytest.fixture(scope="module")

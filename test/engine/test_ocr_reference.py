@@ -7,14 +7,12 @@ prints the full comparison with timings (docs/performance.md).
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 from types import ModuleType
 
 import numpy as np
 import pytest
-from support import CONFIG_DIR, REPO
+from support import CONFIG_DIR, load_bench
 
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.frames import sample_image
@@ -23,12 +21,7 @@ UPRIGHT_LINE = "the markers are found at the two extreme parts of the"
 
 
 def bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_ocr", REPO / "bench" / "bench_ocr.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_ocr"] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_ocr")
 
 
 @pytest.fixture(scope="module")
