@@ -25,6 +25,10 @@ def bench_module() -> ModuleType:
     return load_bench("bench_vs_handwritten")
 
 
+def node_module() -> ModuleType:
+    return load_bench("handwritten_node")
+
+
 @pytest.fixture(scope="module")
 def frames() -> list[np.ndarray]:
     clip = [f.image for f in iter_frames("sample:bikes", 200)]
@@ -32,24 +36,24 @@ def frames() -> list[np.ndarray]:
 
 
 def test_the_hand_written_node_finds_the_same_people_and_scene_as_the_lua_scripts(frames: list[np.ndarray]) -> None:
-    bench = bench_module()
-    person = onnxruntime.InferenceSession(str(bench.PERSON_MODEL))
-    scene = onnxruntime.InferenceSession(str(bench.scene_model_path()))
+    bench, node = bench_module(), node_module()
+    person = onnxruntime.InferenceSession(str(node.PERSON_MODEL))
+    scene = onnxruntime.InferenceSession(str(node.scene_model_path()))
     names = [o.name for o in person.get_outputs()]
     found = 0
     with Pipeline.from_config(bench.TWO_MODEL_CONFIG) as pipeline:
         for image in frames:
             result = pipeline.run(image, encoding="bgr8")
             ours = payload_fields(result.outcomes["person"].value)["detections"]
-            outputs = dict(zip(names, person.run(None, {person.get_inputs()[0].name: bench.person_preprocess(image)}),
+            outputs = dict(zip(names, person.run(None, {person.get_inputs()[0].name: node.person_preprocess(image)}),
                                strict=True))
-            hand = bench.person_postprocess(outputs, 640, 480)
+            hand = node.person_postprocess(outputs, 640, 480)
             assert len(hand) == len(ours)
             for (box, score, class_id), mine in zip(hand, ours, strict=True):
                 assert box == pytest.approx([mine["x_min"], mine["y_min"], mine["x_max"], mine["y_max"]], abs=1.0)
                 assert (score, class_id) == (pytest.approx(mine["score"], abs=1e-3), mine["class_id"])
             found += len(hand)
-            probs = scene.run(None, {scene.get_inputs()[0].name: bench.scene_preprocess(image)})[0][0]
+            probs = scene.run(None, {scene.get_inputs()[0].name: node.scene_preprocess(image)})[0][0]
             classification = payload_fields(result.outcomes["scene"].value)["classifications"][0]
             assert classification["class_id"] == int(np.argmax(probs))
             assert classification["score"] == pytest.approx(float(probs.max()), abs=1e-3)
