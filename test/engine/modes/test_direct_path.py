@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -146,3 +147,18 @@ def test_closing_a_pipeline_with_frames_waiting_on_the_direct_path_leaves_no_thr
         time.sleep(0.05)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("rvp-model")]
     assert not engine_threads()
+
+
+def test_a_runaway_script_on_the_direct_path_times_out_naming_model_and_frame_and_later_frames_run(
+    make_pipeline: MakePipeline, scripts: Any, image: np.ndarray
+) -> None:
+    runaway = scripts.echo.replace("function postprocess(outputs, ctx)",
+                                   "function postprocess(outputs, ctx)\n  if ctx.frame_id == 1 then while true do end end")
+    pipeline = make_pipeline("single", [("det", runaway, "script_timeout_ms = 150")], direct=True)
+    for _ in range(3):
+        assert pipeline.submit(image)
+    results = _collect(pipeline, 3)
+    assert results[1].error is not None
+    assert re.search(r"det\.lua:\d+ in postprocess: time limit of 150 ms exceeded \(model 'det', frame 1\)",
+                     results[1].error)
+    assert [results[0].results["det"]["frame"], results[2].results["det"]["frame"]] == [0, 2]
