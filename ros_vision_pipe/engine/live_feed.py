@@ -37,21 +37,23 @@ class Submits(Protocol):
     """What ``submit_live`` needs: ``Pipeline.submit`` (or the node's swappable pipeline)."""
 
     def submit(self, image: Any, *, source: str, encoding: str, timestamp: float | None, stamp: Any,
-               timeout: float | None) -> bool:
+               timeout: float | None, start: bool = True) -> bool:
         """Hand a frame over."""
         ...
 
 
 def submit_live(pipeline: Submits, image: Any, *, source: str, encoding: str, timestamp: float | None,
-                stamp: Any) -> tuple[Intake, InputError | None]:
+                stamp: Any, start: bool = True) -> tuple[Intake, InputError | None]:
     """Hand a frame to ``pipeline`` without waiting; an invalid image is returned, not raised.
+
+    ``start=False``: on the direct path the frame waits for the caller's ``start_waiting``.
 
     Raises:
         PipelineClosedError: The pipeline is closed.
     """
     try:
         accepted = pipeline.submit(image, source=source, encoding=encoding, timestamp=timestamp, stamp=stamp,
-                                   timeout=0.0)
+                                   timeout=0.0, start=start)
     except InputError as error:
         return Intake.INVALID, error
     return (Intake.ACCEPTED if accepted else Intake.NOT_ACCEPTED), None

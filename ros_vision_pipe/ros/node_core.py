@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidHandle
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.live_feed import Intake, collect_results, submit_live
+from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
@@ -43,6 +44,7 @@ from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, dete
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
+from ros_vision_pipe.ros.executors import WaitThreadGroup
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
@@ -59,6 +61,9 @@ DRAIN_TIMEOUT_S = 10.0
 _RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _DIAGNOSTICS_QOS = QoSProfile(depth=10)
 _DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+#: Seconds one intake callback goes on taking and running frames itself (``_serve``) before it
+#: lets the executor look at its other callbacks.
+SERVE_MAX_S = 0.1
 #: Seconds between two looks at the inputs' matched publishers (silent-input warning).
 WATCH_PERIOD_S = 0.5
 
@@ -73,6 +78,20 @@ class FrameStamp(NamedTuple):
 
 def _seconds(header: Header) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+def _take(subscription: Any) -> Any | None:
+    """The next message waiting in ``subscription``, taken as rclpy's executor takes it (None: none).
+
+    Only from a callback of the subscription's own (mutually exclusive) group: the executor does
+    not take from it meanwhile.
+    """
+    try:
+        with subscription.handle:
+            taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
+    except InvalidHandle:  # destroyed meanwhile (deactivate)
+        return None
+    return None if taken is None else taken[0]
 
 
 def _detection2d_array(message: ModelResult) -> Any:
@@ -100,8 +119,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self._closing = False
         self._active = False
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()  # results are published in submission order
         self._last_warning: dict[str, float] = {}
-        self._result_thread: threading.Thread | None = None
         self._last_frame: tuple[Any, str] | None = None
         self._timers: list[Any] = []
         self.image_subscriptions: dict[str, Any] = {}
@@ -129,6 +148,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)
             raise (error.__cause__ or error) from None
         self.pipeline = SwappablePipeline(first)
+        self.pipeline.on_ready(self._publish_ready)  # results are published by the thread that ends a frame
         self.model_names = tuple(first.pipeline.models)
         self.spec = first.pipeline.spec
         self.diagnostics = DiagnosticsCollector(
@@ -163,8 +183,6 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
         if self.config.watch_config:
             self.watcher = ConfigWatcher(self.config.config_file.parent, self._on_config_changed)
-        self._result_thread = threading.Thread(target=self._result_loop, name=f"{self._node_name}-results")
-        self._result_thread.start()
 
     def _reread_config(self) -> NodeConfig:
         from ros_vision_pipe.ros.params import PARAMETERS, _validate
@@ -207,7 +225,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     def _activate(self) -> None:
         """Subscribe to the inputs; start the /diagnostics and input-watch timers (steady clock)."""
         # intake group: decode + enqueue only (never waits for a model); one image at a time.
-        self.intake_group = MutuallyExclusiveCallbackGroup()
+        self.intake_group = WaitThreadGroup()
         self.input_qos = qos = self.config.input_qos()
         self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
         for topic in self.config.image_topics:
@@ -260,12 +278,52 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self.silent_inputs.lost(topic, info.total_count)
 
     def _on_image(self, msg: Image, topic: str) -> None:
+        self._take_image(msg, topic)
+        self._serve()
+
+    def _on_compressed(self, msg: CompressedImage, topic: str) -> None:
+        self._take_compressed(msg, topic)
+        self._serve()
+
+    def _serve(self) -> None:
+        """Start the frames taken; while the first model runs them in this thread, take what came meanwhile.
+
+        The first model runs a frame here, in its own callback group, when it is free and its last
+        task was quick (``task_runner.here``): then intake, the model and publishing (``on_ready``)
+        are one thread, strictly one after the other, as in a hand-written node, and the messages
+        that arrived meanwhile are taken here too, without a pass through the executor. A slow or
+        busy model gets the frame on its own executor thread, and this callback returns: intake goes
+        on taking frames (docs/ros.md, "Threads").
+        """
+        deadline = time.monotonic() + SERVE_MAX_S
+        while not self._closing and self._active and self.pipeline is not None:
+            try:
+                with self.task_runner.here() as here:
+                    self.pipeline.start_waiting()
+            except PipelineClosedError:
+                return
+            if not here.ran or time.monotonic() > deadline or not self._take_waiting():
+                return
+
+    def _take_waiting(self) -> bool:
+        """Take one waiting message of each input, as the executor would; False when none was waiting."""
+        took = False
+        for topic, subscription in list(self.image_subscriptions.items()):
+            if self._closing or not self._active:
+                return False
+            msg = _take(subscription)
+            if msg is not None:
+                took = True
+                (self._take_compressed if self.config.is_compressed(topic) else self._take_image)(msg, topic)
+        return took
+
+    def _take_image(self, msg: Image, topic: str) -> None:
         self.silent_inputs.frame(topic, len(msg.data))
         image_format = self.config.image_format(topic)
         self._intake(topic, msg.header, lambda: decode_raw(
             msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, image_format))
 
-    def _on_compressed(self, msg: CompressedImage, topic: str) -> None:
+    def _take_compressed(self, msg: CompressedImage, topic: str) -> None:
         self.silent_inputs.frame(topic, len(msg.data))
         self._intake(topic, msg.header, lambda: decode_compressed(msg.format, msg.data))
 
@@ -282,7 +340,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         try:  # never waits: a full pipeline refuses the frame (or drops its oldest, per the config)
             intake, error = submit_live(self.pipeline, decoded.image, source=topic, encoding=decoded.encoding,
                                         timestamp=_seconds(header),
-                                        stamp=FrameStamp(header, decoded.image, decoded.encoding))
+                                        stamp=FrameStamp(header, decoded.image, decoded.encoding), start=False)
         except PipelineClosedError:
             return
         if intake is Intake.INVALID and error is not None:
@@ -298,17 +356,20 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             self.get_logger().warning(  # type: ignore[attr-defined]
                 f"frame rejected on {topic!r}: {error} ({total} rejected so far)")
 
-    # -- the result thread ---------------------------------------------------------------
+    # -- publishing (the thread that ends a frame) ---------------------------------------
 
-    def _result_loop(self) -> None:
-        """Collect results in submission order (across generations) and publish them until ``close``."""
+    def _publish_ready(self) -> None:
+        """Publish every result ready, in submission order: ``pipeline.on_ready``, in the thread that
+        ended a frame (intake, or a model's executor thread); one thread publishes at a time."""
         pipeline = self.pipeline
-        assert pipeline is not None
-        try:
-            collect_results(lambda timeout: pipeline.wait_result(timeout=timeout), self._handle_result,
-                            stop=lambda: self._closing)
-        except PipelineClosedError:
+        if pipeline is None or self._closing:
             return
+        with self._publish_lock:
+            try:
+                while (collected := pipeline.try_get_result()) is not None:
+                    self._handle_result(collected)
+            except PipelineClosedError:
+                return
 
     def _handle_result(self, collected: tuple[Generation, FrameResult]) -> None:
         """Publish one collected result (a failed frame is logged, a dropped one only counted)."""
@@ -402,12 +463,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         if runner is not None:
             runner.close()  # queued model tasks are cancelled
         if self.pipeline is not None:
-            self.pipeline.close()  # wakes the result thread (PipelineClosedError)
-        if self._result_thread is not None:
-            self._result_thread.join(timeout=JOIN_TIMEOUT_S)
-            if self._result_thread.is_alive():
-                self.get_logger().warning(  # type: ignore[attr-defined]
-                    f"result thread still busy after {JOIN_TIMEOUT_S} s")
+            self.pipeline.close()
 
 
 __all__ = ["FrameStamp", "PipelineNodeCore", "ReloadError"]
