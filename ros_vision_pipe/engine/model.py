@@ -152,21 +152,9 @@ class Model:
     def lua_context(self, ctx: FrameContext) -> Any:
         """Build the read-only Lua view of ``ctx`` for this model's runtime."""
         width, height = ctx.original_size
-        table = self.script.to_lua(
-            {
-                "frame_id": ctx.frame_id,
-                "timestamp": ctx.timestamp,
-                "encoding": ctx.encoding,
-                "source": ctx.source,
-                "original_size": [width, height],
-                "width": width,
-                "height": height,
-                "results": ctx.results,
-                "metadata": ctx.metadata,
-            },
-        )
-        table["image"] = Tensor(ctx.image)
-        return self.script.readonly(table, "ctx")
+        script = self.script
+        return script.frame_view(ctx.frame_id, ctx.timestamp, ctx.encoding, ctx.source, width, height,
+                                 Tensor(ctx.image), script.to_lua(ctx.results), script.to_lua(ctx.metadata))
 
     def preprocess(self, ctx: FrameContext) -> Prepared | None:
         """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial).
@@ -279,8 +267,13 @@ class Model:
                 f"inference failed: {error}{frame_suffix(self.name, frame_id)}"
             ) from error
 
-    def postprocess(self, outputs: Sequence[np.ndarray], ctx: FrameContext, prepared: Prepared) -> Any:
-        """Run the script's ``postprocess``; returns its result converted to Python."""
+    def postprocess(self, outputs: Sequence[np.ndarray], ctx: FrameContext, prepared: Prepared, *,
+                    collect: bool = True) -> Any:
+        """Run the script's ``postprocess``; returns its result converted to Python.
+
+        ``collect=False`` leaves the frame's garbage collection (``collect_frame``) to the caller,
+        who runs it once the result is on its way (the direct path: after publishing).
+        """
         with self.script.lock:
             runtime = self.script.runtime
             table = runtime.table()
@@ -303,5 +296,12 @@ class Model:
                 ) from None
             finally:
                 table = handle = returned = lua_ctx = None
-                exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
-                self.script.collect(full=exposed >= FULL_COLLECT_BYTES)
+                if collect:
+                    self.collect_frame(outputs, ctx)
+
+    def collect_frame(self, outputs: Sequence[np.ndarray], ctx: FrameContext) -> None:
+        """Release the arrays the script's handles held for this frame (Lua garbage collection: a
+        step, or a full cycle when the frame's arrays are large)."""
+        exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
+        with self.script.lock:
+            self.script.collect(full=exposed >= FULL_COLLECT_BYTES)

@@ -195,9 +195,6 @@ def main(args: list[str] | None = None) -> int:
                 signals.loading = False
             executor = MultiThreadedExecutor(num_threads=node.executor_threads)
             executor.add_node(node)
-            import cProfile as _cp
-            _prof = _cp.Profile() if os.environ.get("RVP_PROFILE") else None
-            if _prof: _prof.enable()
             try:
                 executor.spin()
             except (KeyboardInterrupt, ExternalShutdownException):
@@ -206,8 +203,6 @@ def main(args: list[str] | None = None) -> int:
                 if rclpy.ok():
                     raise
             finally:
-                if _prof:
-                    _prof.disable(); _prof.dump_stats(os.environ["RVP_PROFILE"])
                 node.close()  # before the executor stops: a running model task can still end
                 executor.shutdown()
                 node.destroy_node()

@@ -30,6 +30,8 @@ from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidHandle
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
+from builtin_interfaces.msg import Time
+from rosbags.typesys import get_typestore
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -40,6 +42,7 @@ from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
 from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, frame_messages
+from ros_vision_pipe.messages.typestore import BASE_STORE
 from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
@@ -78,6 +81,17 @@ class FrameStamp(NamedTuple):
 
 def _seconds(header: Header) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+#: Reads the serialized images (``_take_image``): rosbags' ROS 2 types.
+_CDR = get_typestore(BASE_STORE)
+_IMAGE = "sensor_msgs/msg/Image"
+_COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+
+
+def _header(header: Any) -> Header:
+    """The rclpy ``std_msgs/Header`` of a rosbags one (results carry the input's header)."""
+    return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec), frame_id=header.frame_id)
 
 
 def _take(subscription: Any) -> Any | None:
@@ -232,10 +246,10 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             compressed = self.config.is_compressed(topic)
             on_message: Callable[[Any], None] = (
                 partial(self._on_compressed, topic=topic) if compressed else partial(self._on_image, topic=topic))
-            self.image_subscriptions[topic] = self.create_subscription(
+            self.image_subscriptions[topic] = self.create_subscription(  # type: ignore[attr-defined]
                 CompressedImage if compressed else Image, topic, on_message,
                 qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
-                    topic, qos, message_lost=partial(self._message_lost, topic)))
+                    topic, qos, message_lost=partial(self._message_lost, topic)), raw=True)
         # diagnostics group: reads counters and the graph only; in parallel with everything. A steady
         # clock: with use_sim_time (bag playback) a ROS-time timer would stop whenever /clock does.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
@@ -277,12 +291,12 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         """DDS reported samples of ``topic`` lost (``QoSMessageLostInfo``): the silent/lossy-input bookkeeping."""
         self.silent_inputs.lost(topic, info.total_count)
 
-    def _on_image(self, msg: Image, topic: str) -> None:
-        self._take_image(msg, topic)
+    def _on_image(self, raw: bytes, topic: str) -> None:
+        self._take_image(raw, topic)
         self._serve()
 
-    def _on_compressed(self, msg: CompressedImage, topic: str) -> None:
-        self._take_compressed(msg, topic)
+    def _on_compressed(self, raw: bytes, topic: str) -> None:
+        self._take_compressed(raw, topic)
         self._serve()
 
     def _serve(self) -> None:
@@ -317,15 +331,29 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
                 (self._take_compressed if self.config.is_compressed(topic) else self._take_image)(msg, topic)
         return took
 
-    def _take_image(self, msg: Image, topic: str) -> None:
+    # The subscriptions take serialized messages: rosbags reads one in place (the pixels stay in the
+    # buffer rclpy took), where rclpy's own conversion copies them twice (docs/performance.md).
+
+    def _take_image(self, raw: bytes, topic: str) -> None:
+        try:
+            msg = _CDR.deserialize_cdr(raw, _IMAGE)
+        except Exception as error:  # a peer's bytes that are not an Image (rosbags raises several types)
+            self._reject(topic, ImageDecodeError(f"cannot read the sensor_msgs/Image: {type(error).__name__}: {error}"))
+            return
         self.silent_inputs.frame(topic, len(msg.data))
         image_format = self.config.image_format(topic)
-        self._intake(topic, msg.header, lambda: decode_raw(
+        self._intake(topic, _header(msg.header), lambda: decode_raw(
             msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, image_format))
 
-    def _take_compressed(self, msg: CompressedImage, topic: str) -> None:
+    def _take_compressed(self, raw: bytes, topic: str) -> None:
+        try:
+            msg = _CDR.deserialize_cdr(raw, _COMPRESSED_IMAGE)
+        except Exception as error:  # as above
+            self._reject(topic, ImageDecodeError(
+                f"cannot read the sensor_msgs/CompressedImage: {type(error).__name__}: {error}"))
+            return
         self.silent_inputs.frame(topic, len(msg.data))
-        self._intake(topic, msg.header, lambda: decode_compressed(msg.format, msg.data))
+        self._intake(topic, _header(msg.header), lambda: decode_compressed(msg.format, msg.data))
 
     def _intake(self, topic: str, header: Header, decode: Any) -> None:
         if self._closing or not self._active or self.pipeline is None:
@@ -395,30 +423,46 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             self._results_handled += 1
 
     def publish_result(self, result: FrameResult, generation: Generation) -> None:
-        """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image."""
+        """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image.
+
+        A message goes out (and is built) only on a topic someone subscribes to, the models'
+        results first: they are what the subscribers wait for.
+        """
         stamp = result.stamp
         header = stamp.header if isinstance(stamp, FrameStamp) else stamp
         result, reasons = self.builder.switches.apply(result)
         names = tuple(generation.pipeline.models)
         messages = frame_messages(result, RCLPY_FACTORY, header=header, models=names)
         number, digest = generation.number, generation.config_hash
-        for name, message in messages.models.items():
-            message.config_generation = number
-            message.config_hash = digest
-            if name in reasons:
-                message.skip_reason = reasons[name]
-            self.model_publishers[name].publish(message)
-        if self.fused_publisher is not None:
+        stamped: dict[str, Any] = {}
+
+        def model_message(name: str) -> Any:
+            message = stamped.get(name)
+            if message is None:
+                message = stamped[name] = messages.model(name)
+                message.config_generation = number
+                message.config_hash = digest
+                if name in reasons:
+                    message.skip_reason = reasons[name]
+            return message
+
+        for name in names:
+            publisher = self.model_publishers[name]
+            if publisher.get_subscription_count():
+                publisher.publish(model_message(name))
+        if self.fused_publisher is not None and self.fused_publisher.get_subscription_count():
+            for name in names:  # stamped before they go into the fused message
+                model_message(name)
             messages.fused.config_generation = number
             messages.fused.config_hash = digest
             self.fused_publisher.publish(messages.fused)
         for name in names:
             publisher = self.detection_publishers.get(name)
-            if publisher is not None:
-                publisher.publish(_detection2d_array(messages.models[name]))
+            if publisher is not None and publisher.get_subscription_count():
+                publisher.publish(_detection2d_array(model_message(name)))
         debug = self.debug_image
         if debug is not None and isinstance(stamp, FrameStamp) and debug.due():
-            debug.publish(stamp.image, stamp.encoding, header, messages.models.values(), result)
+            debug.publish(stamp.image, stamp.encoding, header, [model_message(name) for name in names], result)
             if debug.overlay_error is not None:
                 self.get_logger().error(f"debug_image.draw failed: {debug.overlay_error}",  # type: ignore[attr-defined]
                                         throttle_duration_sec=WARN_PERIOD_S)
