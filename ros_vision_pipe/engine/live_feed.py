@@ -2,10 +2,11 @@
 
 Live, a frame is handed over without waiting (``submit(..., timeout=0)``): when the pipeline
 is full the configuration's ``submit_overflow`` decides (``reject`` and ``block`` refuse the new
-frame, ``drop_oldest`` drops a frame not started yet, or the new one). One thread takes the
-results in submission order (``wait_result``) and hands each to the caller. The node
-(``ros/node_core.py``) and real-time replay (``replay/realtime.py``) both feed through here, so
-a bag replayed in real time loses frames exactly as the node would.
+frame, ``drop_oldest`` drops a frame not started yet, or the new one). Real-time replay
+(``replay/realtime.py``) takes the results in submission order in one thread (``collect_results``);
+the node (``ros/node_core.py``) takes them in the thread that ends each frame (``on_ready``). Both
+feed through here, so a bag replayed in real time loses frames as the node would (docs/replay.md
+has the one difference: the node runs a quick first model in its intake callback).
 
 Lossless (``feed_lossless``; offline replay, ``replay/offline.py``), frames are submitted a
 window ahead and a refused frame waits for a result to be collected: every frame gets its

@@ -7,10 +7,10 @@ construction) or ``rclpy.lifecycle.LifecycleNode`` (``lifecycle_node.LifecyclePi
 step            does
 ==============  ===========================================================================
 ``_configure``  parameters, the pipeline (sessions, scripts), publishers, ``~/reload``,
-                the per-model parameters, the result thread, the config watcher
+                the per-model parameters, publishing on ``pipeline.on_ready``, the config watcher
 ``_activate``   image subscriptions, the /diagnostics and input-watch timers
 ``_deactivate`` destroy the subscriptions and timers, wait until every frame taken is published
-``close``       stop the watcher, the model task queues, every pipeline generation, the result thread
+``close``       stop the watcher, the model task queues, every pipeline generation
 ==============  ===========================================================================
 
 Callback groups and threads are described in node.py.
@@ -57,8 +57,6 @@ from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
 
 #: Seconds between two warnings about bad input on one topic.
 WARN_PERIOD_S = 5.0
-#: Seconds ``close`` waits for the frame in progress.
-JOIN_TIMEOUT_S = 10.0
 #: Seconds ``_deactivate`` waits for the frames taken to be published.
 DRAIN_TIMEOUT_S = 10.0
 _RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -148,7 +146,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     # -- configure ------------------------------------------------------------------------
 
     def _configure(self) -> None:
-        """Parameters, the pipeline, publishers, ``~/reload``, per-model parameters, the result thread."""
+        """Parameters, the pipeline, publishers, ``~/reload``, per-model parameters, publishing."""
         self._closing = False
         if self.has_parameter("config_file"):  # type: ignore[attr-defined]  # lifecycle: configured again
             self.config: NodeConfig = self._reread_config()
@@ -492,7 +490,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     # -- shutdown ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop taking frames, close the pipeline (frames in flight are abandoned), join the result thread.
+        """Stop taking frames, close the pipeline (frames in flight are abandoned).
 
         Idempotent. Call it before the executor stops, so that a model task already running can end.
         """
