@@ -334,7 +334,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     def _take_image(self, raw: bytes, topic: str) -> None:
         try:
-            msg = _CDR.deserialize_cdr(raw, _IMAGE)
+            msg = _CDR.deserialize_cdr(memoryview(raw), _IMAGE)  # a view: slicing bytes would copy the pixels
         except Exception as error:  # a peer's bytes that are not an Image (rosbags raises several types)
             self._reject(topic, ImageDecodeError(f"cannot read the sensor_msgs/Image: {type(error).__name__}: {error}"))
             return
@@ -345,7 +345,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     def _take_compressed(self, raw: bytes, topic: str) -> None:
         try:
-            msg = _CDR.deserialize_cdr(raw, _COMPRESSED_IMAGE)
+            msg = _CDR.deserialize_cdr(memoryview(raw), _COMPRESSED_IMAGE)
         except Exception as error:  # as above
             self._reject(topic, ImageDecodeError(
                 f"cannot read the sensor_msgs/CompressedImage: {type(error).__name__}: {error}"))
