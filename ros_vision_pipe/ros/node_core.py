@@ -24,14 +24,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidHandle
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
-from builtin_interfaces.msg import Time
 from rosbags.typesys import get_typestore
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -334,7 +334,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     def _take_image(self, raw: bytes, topic: str) -> None:
         try:
-            msg = _CDR.deserialize_cdr(memoryview(raw), _IMAGE)  # a view: slicing bytes would copy the pixels
+            msg: Any = _CDR.deserialize_cdr(memoryview(raw), _IMAGE)  # a view: slicing bytes would copy the pixels
         except Exception as error:  # a peer's bytes that are not an Image (rosbags raises several types)
             self._reject(topic, ImageDecodeError(f"cannot read the sensor_msgs/Image: {type(error).__name__}: {error}"))
             return
@@ -345,7 +345,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     def _take_compressed(self, raw: bytes, topic: str) -> None:
         try:
-            msg = _CDR.deserialize_cdr(memoryview(raw), _COMPRESSED_IMAGE)
+            msg: Any = _CDR.deserialize_cdr(memoryview(raw), _COMPRESSED_IMAGE)
         except Exception as error:  # as above
             self._reject(topic, ImageDecodeError(
                 f"cannot read the sensor_msgs/CompressedImage: {type(error).__name__}: {error}"))

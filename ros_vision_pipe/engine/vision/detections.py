@@ -29,7 +29,7 @@ from ros_vision_pipe.engine.vision._args import (
     fail,
 )
 from ros_vision_pipe.engine.vision.boxes import BOX_FORMATS, box_convert
-from ros_vision_pipe.engine.vision.formats import DetectionList, detection_tables
+from ros_vision_pipe.engine.vision.formats import detection_tables
 
 #: Keypoint fields a column of ``detections``' keypoints may hold ("_" skips a column).
 KEYPOINT_FIELDS = ("x", "y", "z", "score", "_")
@@ -170,7 +170,7 @@ def _one_batch(value: Any, op: str, name: str, rank: int) -> NDArray[Any]:
     return array
 
 
-def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) -> DetectionList:
+def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) -> list[dict[str, Any]]:
     """The detections scoring strictly above ``thr``, best first, as a detection list: the usual end
     of a detector's postprocess in one call.
 
