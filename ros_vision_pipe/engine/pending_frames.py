@@ -27,13 +27,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.modes.base import DirectStart, ModeRunner
 from ros_vision_pipe.engine.records import FrameResult, Mode, OverflowPolicy
 from ros_vision_pipe.engine.stats import StatsCollector
+
+T = TypeVar("T")
 
 
 class _Ticket:
@@ -238,8 +240,13 @@ class PendingFrames:
         self._stats.collected(result)
         return result
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` seconds for the next result to be ready, without collecting it.
+    def _head_ready(self) -> bool | None:
+        """True when the head frame's result is ready, else None (caller holds the lock)."""
+        head = self._pending[0] if self._pending else None
+        return True if head is not None and head.future is not None and head.future.done() else None
+
+    def _wait(self, look: Callable[[], T | None], timeout: float | None) -> T | None:
+        """``look()`` under the lock until it finds something or ``timeout`` seconds pass (None: forever).
 
         Raises:
             PipelineClosedError: The pipeline is closed (also while waiting).
@@ -249,13 +256,21 @@ class PendingFrames:
             while True:
                 if self._closed:
                     raise PipelineClosedError("the pipeline is closed")
-                head = self._pending[0] if self._pending else None
-                if head is not None and head.future is not None and head.future.done():
-                    return True
+                found = look()
+                if found is not None:
+                    return found
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    return False
+                    return None
                 self._cond.wait(remaining)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the next result to be ready, without collecting it.
+
+        Raises:
+            PipelineClosedError: The pipeline is closed (also while waiting).
+        """
+        return self._wait(self._head_ready, timeout) is not None
 
     def try_get_result(self) -> FrameResult | None:
         """The next result in submission order if it is ready, else None (never waits).
@@ -277,18 +292,7 @@ class PendingFrames:
         Raises:
             PipelineClosedError: The pipeline is closed (also while waiting).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise PipelineClosedError("the pipeline is closed")
-                result = self._pop_ready()
-                if result is not None:
-                    return result
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
+        return self._wait(self._pop_ready, timeout)
 
     @property
     def pending(self) -> int:
