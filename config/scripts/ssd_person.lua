@@ -14,13 +14,11 @@ function preprocess(ctx)
 end
 
 function postprocess(outputs, ctx)
-  local scores = vp.squeeze(outputs["detection_scores:0"], 1)   -- [100], best first
-  local boxes = vp.squeeze(outputs["detection_boxes:0"], 1)     -- [100, 4]
-  local classes = vp.squeeze(outputs["detection_classes:0"], 1) -- [100]
-  local keep = vp.where_above(scores, SCORE_THRESHOLD)         -- [K, 1], 1-based
-  local xyxy = vp.box_convert(vp.take(boxes, keep), "yxyx", "xyxy")
-  xyxy = vp.scale_boxes(xyxy, ctx.width, ctx.height)
+  -- scores > threshold, best first; yxyx normalised -> xyxy pixels (vp.select_detections: the
+  -- where_above / take / box_convert / scale_boxes / detections chain in one call)
   return {
-    detections = vp.detections(xyxy, vp.take(scores, keep), vp.take(classes, keep), LABELS),
+    detections = vp.select_detections(outputs["detection_boxes:0"], outputs["detection_scores:0"], SCORE_THRESHOLD, {
+      class_ids = outputs["detection_classes:0"], labels = LABELS, format = "yxyx", scale = { ctx.width, ctx.height },
+    }),
   }
 end

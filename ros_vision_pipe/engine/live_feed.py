@@ -2,10 +2,11 @@
 
 Live, a frame is handed over without waiting (``submit(..., timeout=0)``): when the pipeline
 is full the configuration's ``submit_overflow`` decides (``reject`` and ``block`` refuse the new
-frame, ``drop_oldest`` drops a frame not started yet, or the new one). One thread takes the
-results in submission order (``wait_result``) and hands each to the caller. The node
-(``ros/node_core.py``) and real-time replay (``replay/realtime.py``) both feed through here, so
-a bag replayed in real time loses frames exactly as the node would.
+frame, ``drop_oldest`` drops a frame not started yet, or the new one). Real-time replay
+(``replay/realtime.py``) takes the results in submission order in one thread (``collect_results``);
+the node (``ros/node_core.py``) takes them in the thread that ends each frame (``on_ready``). Both
+feed through here, so a bag replayed in real time loses frames as the node would (docs/replay.md
+has the one difference: the node runs a quick first model in its intake callback).
 
 Lossless (``feed_lossless``; offline replay, ``replay/offline.py``), frames are submitted a
 window ahead and a refused frame waits for a result to be collected: every frame gets its
@@ -37,21 +38,23 @@ class Submits(Protocol):
     """What ``submit_live`` needs: ``Pipeline.submit`` (or the node's swappable pipeline)."""
 
     def submit(self, image: Any, *, source: str, encoding: str, timestamp: float | None, stamp: Any,
-               timeout: float | None) -> bool:
+               timeout: float | None, start: bool = True) -> bool:
         """Hand a frame over."""
         ...
 
 
 def submit_live(pipeline: Submits, image: Any, *, source: str, encoding: str, timestamp: float | None,
-                stamp: Any) -> tuple[Intake, InputError | None]:
+                stamp: Any, start: bool = True) -> tuple[Intake, InputError | None]:
     """Hand a frame to ``pipeline`` without waiting; an invalid image is returned, not raised.
+
+    ``start=False``: on the direct path the frame waits for the caller's ``start_waiting``.
 
     Raises:
         PipelineClosedError: The pipeline is closed.
     """
     try:
         accepted = pipeline.submit(image, source=source, encoding=encoding, timestamp=timestamp, stamp=stamp,
-                                   timeout=0.0)
+                                   timeout=0.0, start=start)
     except InputError as error:
         return Intake.INVALID, error
     return (Intake.ACCEPTED if accepted else Intake.NOT_ACCEPTED), None

@@ -55,6 +55,10 @@ class Prepared:
 
     feeds: dict[str, np.ndarray]
     state: Any = None
+    #: The Lua view of the frame preprocess saw, reused by postprocess while the frame's
+    #: results and metadata are unchanged (``Model.lua_context``); with their sizes then.
+    lua_ctx: Any = None
+    lua_ctx_sizes: tuple[int, int] = (0, 0)
 
 
 def _describe(array: np.ndarray) -> str:
@@ -111,6 +115,7 @@ class Model:
                 )
         self._inputs = {s.name: s for s in session.inputs}
         self._single_input = session.inputs[0].name if len(session.inputs) == 1 else None
+        self._last_feed: tuple[tuple[int, ...], np.dtype] | None = None  # shape and dtype of the last feed checked
         self._output_names = [s.name for s in session.outputs]
 
     @classmethod
@@ -147,41 +152,47 @@ class Model:
     def lua_context(self, ctx: FrameContext) -> Any:
         """Build the read-only Lua view of ``ctx`` for this model's runtime."""
         width, height = ctx.original_size
-        table = self.script.to_lua(
-            {
-                "frame_id": ctx.frame_id,
-                "timestamp": ctx.timestamp,
-                "encoding": ctx.encoding,
-                "source": ctx.source,
-                "original_size": [width, height],
-                "width": width,
-                "height": height,
-                "results": ctx.results,
-                "metadata": ctx.metadata,
-            },
-        )
-        table["image"] = Tensor(ctx.image)
-        return self.script.readonly(table, "ctx")
+        script = self.script
+        return script.frame_view(ctx.frame_id, ctx.timestamp, ctx.encoding, ctx.source, width, height,
+                                 Tensor(ctx.image), script.to_lua(ctx.results), script.to_lua(ctx.metadata))
 
     def preprocess(self, ctx: FrameContext) -> Prepared | None:
-        """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial)."""
+        """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial).
+
+        The arrays it made are released by postprocess's garbage collection (one per frame), or
+        here for a large image or a skipped model.
+        """
         with self.script.lock:
+            ended = True
             try:
-                returned = self.script.call(
-                    self._preprocess, "preprocess", self.lua_context(ctx), frame_id=ctx.frame_id
-                )
+                lua_ctx = self.lua_context(ctx)
+                returned = self.script.call(self._preprocess, "preprocess", lua_ctx, frame_id=ctx.frame_id)
                 if isinstance(returned, tuple):
                     value, state = (returned + (None, None))[:2]
                 else:
                     value, state = returned, None
                 if value is None:
                     return None
-                return Prepared(self._feeds(value, ctx.frame_id), state)
+                prepared = Prepared(self._feeds(value, ctx.frame_id), state, lua_ctx,
+                                    (len(ctx.results), len(ctx.metadata)))
+                ended = False
+                return prepared
             finally:
-                returned = value = None
-                self.script.collect(full=ctx.image.nbytes >= FULL_COLLECT_BYTES)
+                returned = value = lua_ctx = None
+                if ended or ctx.image.nbytes >= FULL_COLLECT_BYTES:
+                    self.script.collect(full=ctx.image.nbytes >= FULL_COLLECT_BYTES)
 
     def _feeds(self, value: Any, frame_id: int) -> dict[str, np.ndarray]:
+        if isinstance(value, Tensor) and self._single_input is not None:
+            array = value.array  # the common case: one tensor, as the last frame's (checked then)
+            if (array.shape, array.dtype) == self._last_feed:
+                return {self._single_input: array}
+            feeds = self._checked_feeds(value, frame_id)
+            self._last_feed = (array.shape, array.dtype)
+            return feeds
+        return self._checked_feeds(value, frame_id)
+
+    def _checked_feeds(self, value: Any, frame_id: int) -> dict[str, np.ndarray]:
         where = frame_suffix(self.name, frame_id)
         if isinstance(value, Tensor):
             if self._single_input is None:
@@ -256,8 +267,13 @@ class Model:
                 f"inference failed: {error}{frame_suffix(self.name, frame_id)}"
             ) from error
 
-    def postprocess(self, outputs: Sequence[np.ndarray], ctx: FrameContext, prepared: Prepared) -> Any:
-        """Run the script's ``postprocess``; returns its result converted to Python."""
+    def postprocess(self, outputs: Sequence[np.ndarray], ctx: FrameContext, prepared: Prepared, *,
+                    collect: bool = True) -> Any:
+        """Run the script's ``postprocess``; returns its result converted to Python.
+
+        ``collect=False`` leaves the frame's garbage collection (``collect_frame``) to the caller,
+        who runs it once the result is on its way (the direct path: after publishing).
+        """
         with self.script.lock:
             runtime = self.script.runtime
             table = runtime.table()
@@ -267,14 +283,11 @@ class Model:
                 table[index] = handle
                 table[name] = handle
             try:
+                lua_ctx = prepared.lua_ctx
+                if lua_ctx is None or prepared.lua_ctx_sizes != (len(ctx.results), len(ctx.metadata)):
+                    lua_ctx = self.lua_context(ctx)
                 returned = self.script.call(
-                    self._postprocess,
-                    "postprocess",
-                    table,
-                    self.lua_context(ctx),
-                    prepared.state,
-                    frame_id=ctx.frame_id,
-                )
+                    self._postprocess, "postprocess", table, lua_ctx, prepared.state, frame_id=ctx.frame_id)
                 return self.script.from_lua(returned)
             except ConversionError as error:
                 raise ScriptResultError(
@@ -282,6 +295,13 @@ class Model:
                     f"{error}{frame_suffix(self.name, ctx.frame_id)}"
                 ) from None
             finally:
-                table = handle = returned = None
-                exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
-                self.script.collect(full=exposed >= FULL_COLLECT_BYTES)
+                table = handle = returned = lua_ctx = None
+                if collect:
+                    self.collect_frame(outputs, ctx)
+
+    def collect_frame(self, outputs: Sequence[np.ndarray], ctx: FrameContext) -> None:
+        """Release the arrays the script's handles held for this frame (Lua garbage collection: a
+        step, or a full cycle when the frame's arrays are large)."""
+        exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
+        with self.script.lock:
+            self.script.collect(full=exposed >= FULL_COLLECT_BYTES)

@@ -27,13 +27,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.modes.base import DirectStart, ModeRunner
 from ros_vision_pipe.engine.records import FrameResult, Mode, OverflowPolicy
 from ros_vision_pipe.engine.stats import StatsCollector
+
+T = TypeVar("T")
 
 
 class _Ticket:
@@ -80,7 +82,9 @@ class PendingFrames:
         self._closed = False
         stats.set_pending_provider(lambda: len(self._pending))
         self._start_lock = threading.Lock()  # direct path: frames start one at a time, in order
+        self._starter_thread: int | None = None  # the thread inside ``_start_ready``
         self._direct: DirectStart | None = starter if getattr(starter, "direct", False) else None  # type: ignore[assignment]
+        self._ready: Callable[[], None] | None = None  # ``on_ready``
         self._thread: threading.Thread | None = None
         if self._direct is not None:
             self._direct.on_room(self._start_ready)
@@ -89,7 +93,7 @@ class PendingFrames:
             self._thread.start()
 
     def submit(self, make_context: Callable[[], FrameContext], stamp: Any = None,
-               timeout: float | None = None) -> bool:
+               timeout: float | None = None, *, start: bool = True) -> bool:
         """Queue a frame; never waits for the models (``BLOCK`` waits for a collected result).
 
         Args:
@@ -97,6 +101,8 @@ class PendingFrames:
                 only once the frame is accepted.
             stamp: Returned untouched in the frame's result.
             timeout: ``BLOCK`` only: seconds to wait for room (None: as long as it takes).
+            start: Direct path only: False leaves the frame waiting for ``start_waiting``
+                (the caller starts it once it holds no lock of its own).
 
         Returns:
             True when the frame was accepted; False when it was rejected (``REJECT``
@@ -134,9 +140,18 @@ class PendingFrames:
             self._to_start.append(ticket)
             self._stats.count(frames_in=1)
             self._cond.notify_all()
-        if self._direct is not None:
+        if start and self._direct is not None:
             self._start_ready()
         return True
+
+    def start_waiting(self) -> None:
+        """Direct path: start the waiting frames, oldest first, while the first model has room.
+
+        With a task runner that runs an idle model's task in the calling thread, the frames run
+        here, one after the other. Nothing to do without the direct path (the dispatcher starts frames).
+        """
+        if self._direct is not None:
+            self._start_ready()
 
     def _dispatch(self) -> None:
         while True:
@@ -150,16 +165,27 @@ class PendingFrames:
                 self._start(ticket, ctx)
 
     def _start_ready(self) -> None:
-        """Direct path: start waiting frames, oldest first, while the first model has room."""
+        """Direct path: start waiting frames, oldest first, while the first model has room.
+
+        A frame run in this thread ends with ``on_room`` calling back here: that call returns at
+        once and this loop starts the next frame.
+        """
         assert self._direct is not None
+        me = threading.get_ident()
+        if self._starter_thread == me:
+            return
         while True:
             with self._start_lock:  # one starter at a time: frames start in submission order
-                with self._cond:
-                    if self._closed or not self._to_start or not self._direct.has_room():
-                        return
-                    ticket, ctx = self._next_to_start()
-                if ctx is not None:
-                    self._start(ticket, ctx)
+                self._starter_thread = me
+                try:
+                    with self._cond:
+                        if self._closed or not self._to_start or not self._direct.has_room():
+                            return
+                        ticket, ctx = self._next_to_start()
+                    if ctx is not None:
+                        self._start(ticket, ctx)
+                finally:
+                    self._starter_thread = None
 
     def _next_to_start(self) -> tuple[_Ticket, FrameContext | None]:
         """The oldest frame not started, and its context (None when dropped); caller holds the lock."""
@@ -179,9 +205,21 @@ class PendingFrames:
             ticket.future = future
         future.add_done_callback(self._wake)
 
+    def on_ready(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` each time a frame's processing ends, in the thread that ended it.
+
+        A consumer that collects with ``try_get_result`` from there needs no thread of its own
+        waiting in ``wait_result`` (the ROS node publishes this way). ``callback`` must not wait
+        for a model: it may run inside one's task.
+        """
+        self._ready = callback
+
     def _wake(self, _future: Future[FrameResult]) -> None:
         with self._cond:
             self._cond.notify_all()
+        ready = self._ready
+        if ready is not None:
+            ready()
 
     def _pop_ready(self) -> FrameResult | None:
         """The head frame's result if it is ready (caller holds the lock)."""
@@ -201,6 +239,38 @@ class PendingFrames:
             result = FrameResult.failed(head.frame_id, head.source, head.timestamp, self._mode, error, head.stamp)
         self._stats.collected(result)
         return result
+
+    def _head_ready(self) -> bool | None:
+        """True when the head frame's result is ready, else None (caller holds the lock)."""
+        head = self._pending[0] if self._pending else None
+        return True if head is not None and head.future is not None and head.future.done() else None
+
+    def _wait(self, look: Callable[[], T | None], timeout: float | None) -> T | None:
+        """``look()`` under the lock until it finds something or ``timeout`` seconds pass (None: forever).
+
+        Raises:
+            PipelineClosedError: The pipeline is closed (also while waiting).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise PipelineClosedError("the pipeline is closed")
+                found = look()
+                if found is not None:
+                    return found
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the next result to be ready, without collecting it.
+
+        Raises:
+            PipelineClosedError: The pipeline is closed (also while waiting).
+        """
+        return self._wait(self._head_ready, timeout) is not None
 
     def try_get_result(self) -> FrameResult | None:
         """The next result in submission order if it is ready, else None (never waits).
@@ -222,18 +292,7 @@ class PendingFrames:
         Raises:
             PipelineClosedError: The pipeline is closed (also while waiting).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise PipelineClosedError("the pipeline is closed")
-                result = self._pop_ready()
-                if result is not None:
-                    return result
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
+        return self._wait(self._pop_ready, timeout)
 
     @property
     def pending(self) -> int:

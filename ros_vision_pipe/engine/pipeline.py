@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -317,6 +318,7 @@ class Pipeline:
         frame_id: int | None = None,
         stamp: Any = None,
         timeout: float | None = None,
+        start: bool = True,
     ) -> bool:
         """Hand a frame to the frame-level pipeline without waiting for its result.
 
@@ -335,6 +337,7 @@ class Pipeline:
             frame_id: Force the frame index (offline replay); next of the source otherwise.
             stamp: Opaque value returned untouched in the result (e.g. a ROS header).
             timeout: ``block`` policy only: longest wait for room, seconds.
+            start: On the direct path, False leaves the frame waiting for ``start_waiting``.
 
         Returns:
             True when the frame was accepted, False when it was rejected.
@@ -347,7 +350,25 @@ class Pipeline:
         return frames.submit(
             lambda: self.make_context(image, source=source, encoding=encoding,
                                       timestamp=timestamp, frame_id=frame_id),
-            stamp, timeout)
+            stamp, timeout, start=start)
+
+    def start_waiting(self) -> None:
+        """Direct path: start the frames submitted with ``start=False`` (in this thread when the
+        task runner runs an idle model's task here; see ``PendingFrames.start_waiting``)."""
+        self._frame_pipeline().start_waiting()
+
+    def on_ready(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` in the thread that ends a frame's processing, each time one ends
+        (``PendingFrames.on_ready``); None removes it."""
+        self._frame_pipeline().on_ready(callback)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the next result to be ready; it is not collected.
+
+        Raises:
+            PipelineClosedError: The pipeline is closed (also while waiting).
+        """
+        return self._frame_pipeline().wait_ready(timeout)
 
     def try_get_result(self) -> FrameResult | None:
         """The next result in submission order if it is ready, else None.

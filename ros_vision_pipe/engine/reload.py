@@ -24,6 +24,7 @@ import hashlib
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -343,6 +344,16 @@ class SwappablePipeline:
         self._retired: PipelineStats | None = None  # the generations closed so far, together
         self._lock = threading.Lock()
         self._closed = False
+        self._ready: Callable[[], None] | None = None  # ``on_ready``, on every generation
+
+    def on_ready(self, callback: Callable[[], None] | None) -> None:
+        """``Pipeline.on_ready`` on every generation, the ones swapped in later too: ``callback``
+        runs in the thread that ends a frame, and may collect with ``try_get_result``."""
+        with self._lock:
+            self._ready = callback
+            generations = list(self._generations)
+        for generation in generations:
+            generation.pipeline.on_ready(callback)
 
     @property
     def current(self) -> Generation:
@@ -370,8 +381,59 @@ class SwappablePipeline:
                 raise PipelineClosedError("the pipeline is closed")
             previous = self._generations[-1]
             generation.pipeline.adopt_frame_counters(previous.pipeline)
+            if self._ready is not None:
+                generation.pipeline.on_ready(self._ready)
             self._generations.append(generation)
             return previous
+
+    def start_waiting(self) -> None:
+        """``Pipeline.start_waiting`` on every open generation (frames submitted with ``start=False``)."""
+        for pipeline in self.pipelines():
+            pipeline.start_waiting()
+
+    def try_get_result(self) -> tuple[Generation, FrameResult] | None:
+        """The next result in submission order across generations if it is ready, else None.
+
+        A draining generation whose every frame was collected is retired (closed) here.
+
+        Raises:
+            PipelineClosedError: Closed.
+        """
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise PipelineClosedError("the pipeline is closed")
+                head = self._generations[0]
+                draining = len(self._generations) > 1
+            result = head.pipeline.try_get_result()
+            if result is not None:
+                return head, result
+            if not draining:
+                return None
+            final = head.stats()
+            if final.pending != 0:
+                return None
+            with self._lock:  # every frame it took was collected: retire it
+                self._generations.pop(0)
+                self._retired = final if self._retired is None else combine([self._retired, final])
+            head.pipeline.close()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (at most ``POLL_S``) until ``try_get_result`` may have a
+        result, or a drained generation to retire; nothing is collected.
+
+        Raises:
+            PipelineClosedError: Closed (also while waiting).
+        """
+        with self._lock:
+            if self._closed:
+                raise PipelineClosedError("the pipeline is closed")
+            head = self._generations[0]
+            draining = len(self._generations) > 1
+        if draining:  # a result of the head, or the head to retire: look again soon
+            wait = 0.005 if timeout is None else min(0.005, timeout)
+            return head.pipeline.wait_ready(wait) or head.stats().pending == 0
+        return head.pipeline.wait_ready(POLL_S if timeout is None else min(POLL_S, timeout))
 
     def wait_result(self, timeout: float | None = None) -> tuple[Generation, FrameResult] | None:
         """The next result in submission order across generations, with the generation that made it.
@@ -384,33 +446,13 @@ class SwappablePipeline:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            with self._lock:
-                if self._closed:
-                    raise PipelineClosedError("the pipeline is closed")
-                head = self._generations[0]
-                draining = len(self._generations) > 1
-            if draining:
-                result = head.pipeline.try_get_result()
-                if result is not None:
-                    return head, result
-                final = head.stats()
-                if final.pending == 0:  # every frame it took was collected: retire it
-                    with self._lock:
-                        self._generations.pop(0)
-                        self._retired = final if self._retired is None else combine([self._retired, final])
-                    head.pipeline.close()
-                    continue
-                wait = 0.005
-            else:
-                wait = POLL_S
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                wait = min(wait, remaining)
-            result = head.pipeline.wait_result(wait)
+            result = self.try_get_result()
             if result is not None:
-                return head, result
+                return result
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            self.wait_ready(remaining)
 
     def stats(self) -> PipelineStats:
         """``Pipeline.stats()`` of the serving generation (counters start at zero with each reload)."""

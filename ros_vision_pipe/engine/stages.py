@@ -54,7 +54,7 @@ class ModelJob:
         dropped: The job was dropped from a full queue, or cancelled.
     """
 
-    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "direct", "prepared", "outputs", "requests",
+    __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "direct", "prepared", "outputs", "collect", "requests",
                  "elapsed", "outcome", "error", "dropped")
 
     def __init__(self, ctx: FrameContext, on_done: Callable[[ModelJob], None],
@@ -68,6 +68,7 @@ class ModelJob:
         self.direct = False  # runs as one task on the model's task queue (``ModelStages.start_direct``)
         self.prepared: Prepared | None = None
         self.outputs: list[Any] | None = None
+        self.collect: list[Any] | None = None  # direct path: the outputs whose frame is collected after the job
         self.requests: Requests | None = None  # sent, not answered yet (asynchronous sessions)
         self.elapsed = 0.0
         self.outcome: ModelOutcome | None = None
@@ -187,7 +188,10 @@ class ModelStages:
                 return
             for each in (self._preprocess, self._infer, self._postprocess):
                 self._step(job, each)
-            self._finish(job)
+            outputs = job.collect
+            self._finish(job)  # publishes the result when the node runs this task itself
+            if outputs is not None:
+                self.model.collect_frame(outputs, job.ctx)  # off the result's path
         finally:
             self._direct_ended()
 
@@ -238,7 +242,9 @@ class ModelStages:
             requests, job.requests = job.requests, None
             job.outputs = collect_outputs(requests, self.name, job.ctx.frame_id)
         assert job.prepared is not None and job.outputs is not None
-        value = self.model.postprocess(job.outputs, job.ctx, job.prepared)
+        if job.direct:  # collected after the job ends (``_run_direct``), even when postprocess fails
+            job.collect = job.outputs
+        value = self.model.postprocess(job.outputs, job.ctx, job.prepared, collect=not job.direct)
         job.elapsed += time.perf_counter() - start
         job.outcome = ModelOutcome(self.name, ResultStatus.OK, value, job.ctx.frame_id,
                                    latency_ms=job.elapsed * 1e3)

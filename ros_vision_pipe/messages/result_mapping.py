@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -368,27 +367,50 @@ def fill(factory: MessageFactory, type_name: str, fields: Mapping[str, Any],
     return factory(type_name, built)
 
 
-@dataclass(frozen=True)
 class FrameMessages:
-    """The messages published for one frame.
+    """The messages published for one frame, each built when first asked for.
+
+    A publisher nobody subscribes to needs no message: the node asks only for the ones it sends.
 
     Attributes:
-        models: Model name -> ``ModelResult``, in configuration order.
-        fused: The ``FusedResult`` (its ``results`` are the same objects as ``models``).
+        names: The models, in configuration order.
     """
 
-    models: dict[str, Any]
-    fused: Any
+    def __init__(self, fields: Mapping[str, Any], factory: MessageFactory) -> None:
+        """Messages of the frame described by ``fields`` (``fused_result_fields``), built by ``factory``."""
+        self._fields = fields
+        self._factory = factory
+        self._items = {item["model"]: item for item in fields["results"]}
+        self._built: dict[str, Any] = {}
+        self._fused: Any = None
+        self.names = tuple(self._items)
+
+    def model(self, name: str) -> Any:
+        """The ``ModelResult`` of ``name`` (the same object on every call)."""
+        message = self._built.get(name)
+        if message is None:
+            message = self._built[name] = fill(self._factory, MODEL_RESULT, self._items[name])
+        return message
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """Model name -> ``ModelResult``, in configuration order."""
+        return {name: self.model(name) for name in self.names}
+
+    @property
+    def fused(self) -> Any:
+        """The ``FusedResult``; its ``results`` are the same objects as ``model()``'s."""
+        if self._fused is None:
+            self._fused = fill(self._factory, FUSED_RESULT,
+                               {**self._fields, "results": [self.model(name) for name in self.names]})
+        return self._fused
 
 
 def frame_messages(
     result: FrameResult, factory: MessageFactory, *, header: Any = None, models: Sequence[str] | None = None
 ) -> FrameMessages:
-    """Build every message of a frame (arguments as ``fused_result_fields``)."""
-    fields = fused_result_fields(result, header=header, models=models)
-    built = [fill(factory, MODEL_RESULT, item) for item in fields["results"]]
-    fused = fill(factory, FUSED_RESULT, {**fields, "results": built})
-    return FrameMessages({item["model"]: msg for item, msg in zip(fields["results"], built, strict=True)}, fused)
+    """The messages of a frame (arguments as ``fused_result_fields``), built on demand."""
+    return FrameMessages(fused_result_fields(result, header=header, models=models), factory)
 
 
 __all__ = [

@@ -34,10 +34,19 @@ from collections.abc import Callable
 from typing import Any
 
 from rclpy import executors
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 
 #: Seconds between checks for shutdown (or the caller's condition) while every pool thread is busy.
 HANDOFF_POLL_S = 0.01
+
+
+class WaitThreadGroup(MutuallyExclusiveCallbackGroup):
+    """A mutually exclusive callback group whose callbacks ``MultiThreadedExecutor`` runs on its own
+    wait thread, as a ``SingleThreadedExecutor`` would: no hand-off to a pool thread, and no pass of
+    the wait loop concurrently with the callback. Meanwhile the loop waits: for short callbacks only
+    (the node's image intake). Other executors treat it as a plain mutually exclusive group.
+    """
 
 
 class MultiThreadedExecutor(executors.MultiThreadedExecutor):
@@ -53,9 +62,16 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
         wait_condition: Callable[[], bool] = lambda: False,
     ) -> None:
         try:
-            handler, _, _ = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
+            handler, entity, _ = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
         except (executors.ExternalShutdownException, executors.ShutdownException,
                 executors.TimeoutException, executors.ConditionReachedException):
+            return
+        if isinstance(getattr(entity, "callback_group", None), WaitThreadGroup):
+            handler()  # as a SingleThreadedExecutor would: no hand-off to a pool thread
+            if handler.done():
+                handler.result()  # raise any exceptions
+            else:
+                self._futures.append(handler)
             return
         started = threading.Event()
 

@@ -5,32 +5,42 @@ A thin adapter around the engine's ``Pipeline``: parameters -> ``NodeConfig`` (p
 messages (``result_mapping``), and the callback groups below.
 
 Callback groups and threads, and what may run in parallel (a ``MultiThreadedExecutor`` with
-``executor_threads`` threads, plus the engine's own threads and the node's result thread; spin
-the node in ``ros_vision_pipe.ros.executors.MultiThreadedExecutor``: rclpy's own busy-loops and
-starves these threads, see executors.py):
+``executor_threads`` threads, plus the engine's own threads; spin the node in
+``ros_vision_pipe.ros.executors.MultiThreadedExecutor``: rclpy's own busy-loops and starves these
+threads, and runs the intake group on a pool thread, see executors.py):
 
 =====================  ============================================  =============================
 group / thread         runs                                          in parallel with
 =====================  ============================================  =============================
-``intake`` group       every image subscription: decode, then        all others; never itself
-                       ``pipeline.submit`` (never waits)
-one group per model    that model's tasks (task_runner.py), when     other models, intake, params
-                       the engine routes them to the node
+``intake`` group       every image subscription: read the message    all others; never itself
+(the executor's wait   in place, decode, ``pipeline.submit``; then
+thread:                the first model runs the frame right here
+``WaitThreadGroup``)   when it is free and its last task took at
+                       most 50 ms (``task_runner.here``), and the
+                       frames that came meanwhile are taken here
+                       too (up to ``SERVE_MAX_S``); otherwise the
+                       frame goes to the model's group and intake
+                       returns at once
+one group per model    that model's tasks (task_runner.py): on a     other models, intake, params
+                       pool thread, or in the intake callback above
+                       (the group is taken all the same)
 ``diagnostics`` group  the /diagnostics timer (reads counters)       all others
 default group          parameter services (rclpy creates them),          all others
                        ``models.*`` switches, ``config_file`` reload
 ``reload`` group       the ``~/reload`` service: load beside, warm    all others (the warm-up frame
                        up, swap (node_core.py, reload.py)             runs in the model groups)
-result thread          ``pipeline.wait_result``, then publishes the  all callbacks; results one at
-(not a callback)       frame's messages in submission order, and     a time
-                       the debug image when someone subscribes
+publishing             the thread that ends a frame publishes every  results one at a time, in
+(no thread of its own) result ready, in submission order             submission order
+                       (``pipeline.on_ready``), to the topics that
+                       have subscribers, the models' results first
 =====================  ============================================  =============================
 
 So a slow model blocks only its own group and the frames queued behind it: images keep arriving
 (a full pipeline refuses new frames or drops the oldest, per the configuration's
 ``max_pending_frames`` and ``submit_overflow``; both are counted) and parameter calls are answered.
-Results are collected by a plain thread, not a guard-condition callback: an executor hop costs
-about 0.3 ms of the node's 1 ms budget (docs/performance.md).
+A quick one-model pipeline runs like a hand-written node, strictly one thing after another in one
+thread, without giving up the model's callback group: on 2 cores, anything running beside an
+inference slows it down (docs/performance.md, "Our node vs a hand-written rclpy node").
 """
 
 from __future__ import annotations
@@ -53,7 +63,7 @@ from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.remote.factory import default_session_factory
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
-from ros_vision_pipe.ros.node_core import JOIN_TIMEOUT_S, WARN_PERIOD_S, PipelineNodeCore  # noqa: F401 (re-exported)
+from ros_vision_pipe.ros.node_core import WARN_PERIOD_S, PipelineNodeCore  # noqa: F401 (re-exported)
 from ros_vision_pipe.ros.params import NodeConfigError, resolve_config_file
 
 NODE_NAME = "vision_pipeline"

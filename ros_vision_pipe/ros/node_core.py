@@ -7,10 +7,10 @@ construction) or ``rclpy.lifecycle.LifecycleNode`` (``lifecycle_node.LifecyclePi
 step            does
 ==============  ===========================================================================
 ``_configure``  parameters, the pipeline (sessions, scripts), publishers, ``~/reload``,
-                the per-model parameters, the result thread, the config watcher
+                the per-model parameters, publishing on ``pipeline.on_ready``, the config watcher
 ``_activate``   image subscriptions, the /diagnostics and input-watch timers
 ``_deactivate`` destroy the subscriptions and timers, wait until every frame taken is published
-``close``       stop the watcher, the model task queues, every pipeline generation, the result thread
+``close``       stop the watcher, the model task queues, every pipeline generation
 ==============  ===========================================================================
 
 Callback groups and threads are described in node.py.
@@ -24,25 +24,30 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidHandle
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosbags.typesys import get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.live_feed import Intake, collect_results, submit_live
+from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
 from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, frame_messages
+from ros_vision_pipe.messages.typestore import BASE_STORE
 from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
+from ros_vision_pipe.ros.executors import WaitThreadGroup
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
@@ -52,13 +57,14 @@ from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
 
 #: Seconds between two warnings about bad input on one topic.
 WARN_PERIOD_S = 5.0
-#: Seconds ``close`` waits for the frame in progress.
-JOIN_TIMEOUT_S = 10.0
 #: Seconds ``_deactivate`` waits for the frames taken to be published.
 DRAIN_TIMEOUT_S = 10.0
 _RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _DIAGNOSTICS_QOS = QoSProfile(depth=10)
 _DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+#: Seconds one intake callback goes on taking and running frames itself (``_serve``) before it
+#: lets the executor look at its other callbacks.
+SERVE_MAX_S = 0.1
 #: Seconds between two looks at the inputs' matched publishers (silent-input warning).
 WATCH_PERIOD_S = 0.5
 
@@ -73,6 +79,31 @@ class FrameStamp(NamedTuple):
 
 def _seconds(header: Header) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+#: Reads the serialized images (``_take_image``): rosbags' ROS 2 types.
+_CDR = get_typestore(BASE_STORE)
+_IMAGE = "sensor_msgs/msg/Image"
+_COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+
+
+def _header(header: Any) -> Header:
+    """The rclpy ``std_msgs/Header`` of a rosbags one (results carry the input's header)."""
+    return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec), frame_id=header.frame_id)
+
+
+def _take(subscription: Any) -> Any | None:
+    """The next message waiting in ``subscription``, taken as rclpy's executor takes it (None: none).
+
+    Only from a callback of the subscription's own (mutually exclusive) group: the executor does
+    not take from it meanwhile.
+    """
+    try:
+        with subscription.handle:
+            taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
+    except InvalidHandle:  # destroyed meanwhile (deactivate)
+        return None
+    return None if taken is None else taken[0]
 
 
 def _detection2d_array(message: ModelResult) -> Any:
@@ -100,8 +131,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self._closing = False
         self._active = False
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()  # results are published in submission order
         self._last_warning: dict[str, float] = {}
-        self._result_thread: threading.Thread | None = None
         self._last_frame: tuple[Any, str] | None = None
         self._timers: list[Any] = []
         self.image_subscriptions: dict[str, Any] = {}
@@ -115,7 +146,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     # -- configure ------------------------------------------------------------------------
 
     def _configure(self) -> None:
-        """Parameters, the pipeline, publishers, ``~/reload``, per-model parameters, the result thread."""
+        """Parameters, the pipeline, publishers, ``~/reload``, per-model parameters, publishing."""
         self._closing = False
         if self.has_parameter("config_file"):  # type: ignore[attr-defined]  # lifecycle: configured again
             self.config: NodeConfig = self._reread_config()
@@ -129,6 +160,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)
             raise (error.__cause__ or error) from None
         self.pipeline = SwappablePipeline(first)
+        self.pipeline.on_ready(self._publish_ready)  # results are published by the thread that ends a frame
         self.model_names = tuple(first.pipeline.models)
         self.spec = first.pipeline.spec
         self.diagnostics = DiagnosticsCollector(
@@ -163,8 +195,6 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
         if self.config.watch_config:
             self.watcher = ConfigWatcher(self.config.config_file.parent, self._on_config_changed)
-        self._result_thread = threading.Thread(target=self._result_loop, name=f"{self._node_name}-results")
-        self._result_thread.start()
 
     def _reread_config(self) -> NodeConfig:
         from ros_vision_pipe.ros.params import PARAMETERS, _validate
@@ -207,17 +237,17 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     def _activate(self) -> None:
         """Subscribe to the inputs; start the /diagnostics and input-watch timers (steady clock)."""
         # intake group: decode + enqueue only (never waits for a model); one image at a time.
-        self.intake_group = MutuallyExclusiveCallbackGroup()
+        self.intake_group = WaitThreadGroup()
         self.input_qos = qos = self.config.input_qos()
         self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
         for topic in self.config.image_topics:
             compressed = self.config.is_compressed(topic)
             on_message: Callable[[Any], None] = (
                 partial(self._on_compressed, topic=topic) if compressed else partial(self._on_image, topic=topic))
-            self.image_subscriptions[topic] = self.create_subscription(
+            self.image_subscriptions[topic] = self.create_subscription(  # type: ignore[attr-defined]
                 CompressedImage if compressed else Image, topic, on_message,
                 qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
-                    topic, qos, message_lost=partial(self._message_lost, topic)))
+                    topic, qos, message_lost=partial(self._message_lost, topic)), raw=True)
         # diagnostics group: reads counters and the graph only; in parallel with everything. A steady
         # clock: with use_sim_time (bag playback) a ROS-time timer would stop whenever /clock does.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
@@ -259,15 +289,69 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         """DDS reported samples of ``topic`` lost (``QoSMessageLostInfo``): the silent/lossy-input bookkeeping."""
         self.silent_inputs.lost(topic, info.total_count)
 
-    def _on_image(self, msg: Image, topic: str) -> None:
+    def _on_image(self, raw: bytes, topic: str) -> None:
+        self._take_image(raw, topic)
+        self._serve()
+
+    def _on_compressed(self, raw: bytes, topic: str) -> None:
+        self._take_compressed(raw, topic)
+        self._serve()
+
+    def _serve(self) -> None:
+        """Start the frames taken; while the first model runs them in this thread, take what came meanwhile.
+
+        The first model runs a frame here, in its own callback group, when it is free and its last
+        task was quick (``task_runner.here``): then intake, the model and publishing (``on_ready``)
+        are one thread, strictly one after the other, as in a hand-written node, and the messages
+        that arrived meanwhile are taken here too, without a pass through the executor. A slow or
+        busy model gets the frame on its own executor thread, and this callback returns: intake goes
+        on taking frames (docs/ros.md, "Threads").
+        """
+        deadline = time.monotonic() + SERVE_MAX_S
+        while not self._closing and self._active and self.pipeline is not None:
+            try:
+                with self.task_runner.here() as here:
+                    self.pipeline.start_waiting()
+            except PipelineClosedError:
+                return
+            if not here.ran or time.monotonic() > deadline or not self._take_waiting():
+                return
+
+    def _take_waiting(self) -> bool:
+        """Take one waiting message of each input, as the executor would; False when none was waiting."""
+        took = False
+        for topic, subscription in list(self.image_subscriptions.items()):
+            if self._closing or not self._active:
+                return False
+            msg = _take(subscription)
+            if msg is not None:
+                took = True
+                (self._take_compressed if self.config.is_compressed(topic) else self._take_image)(msg, topic)
+        return took
+
+    # The subscriptions take serialized messages: rosbags reads one in place (the pixels stay in the
+    # buffer rclpy took), where rclpy's own conversion copies them twice (docs/performance.md).
+
+    def _take_image(self, raw: bytes, topic: str) -> None:
+        try:
+            msg: Any = _CDR.deserialize_cdr(memoryview(raw), _IMAGE)  # a view: slicing bytes would copy the pixels
+        except Exception as error:  # a peer's bytes that are not an Image (rosbags raises several types)
+            self._reject(topic, ImageDecodeError(f"cannot read the sensor_msgs/Image: {type(error).__name__}: {error}"))
+            return
         self.silent_inputs.frame(topic, len(msg.data))
         image_format = self.config.image_format(topic)
-        self._intake(topic, msg.header, lambda: decode_raw(
+        self._intake(topic, _header(msg.header), lambda: decode_raw(
             msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, image_format))
 
-    def _on_compressed(self, msg: CompressedImage, topic: str) -> None:
+    def _take_compressed(self, raw: bytes, topic: str) -> None:
+        try:
+            msg: Any = _CDR.deserialize_cdr(memoryview(raw), _COMPRESSED_IMAGE)
+        except Exception as error:  # as above
+            self._reject(topic, ImageDecodeError(
+                f"cannot read the sensor_msgs/CompressedImage: {type(error).__name__}: {error}"))
+            return
         self.silent_inputs.frame(topic, len(msg.data))
-        self._intake(topic, msg.header, lambda: decode_compressed(msg.format, msg.data))
+        self._intake(topic, _header(msg.header), lambda: decode_compressed(msg.format, msg.data))
 
     def _intake(self, topic: str, header: Header, decode: Any) -> None:
         if self._closing or not self._active or self.pipeline is None:
@@ -282,7 +366,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         try:  # never waits: a full pipeline refuses the frame (or drops its oldest, per the config)
             intake, error = submit_live(self.pipeline, decoded.image, source=topic, encoding=decoded.encoding,
                                         timestamp=_seconds(header),
-                                        stamp=FrameStamp(header, decoded.image, decoded.encoding))
+                                        stamp=FrameStamp(header, decoded.image, decoded.encoding), start=False)
         except PipelineClosedError:
             return
         if intake is Intake.INVALID and error is not None:
@@ -298,17 +382,20 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             self.get_logger().warning(  # type: ignore[attr-defined]
                 f"frame rejected on {topic!r}: {error} ({total} rejected so far)")
 
-    # -- the result thread ---------------------------------------------------------------
+    # -- publishing (the thread that ends a frame) ---------------------------------------
 
-    def _result_loop(self) -> None:
-        """Collect results in submission order (across generations) and publish them until ``close``."""
+    def _publish_ready(self) -> None:
+        """Publish every result ready, in submission order: ``pipeline.on_ready``, in the thread that
+        ended a frame (intake, or a model's executor thread); one thread publishes at a time."""
         pipeline = self.pipeline
-        assert pipeline is not None
-        try:
-            collect_results(lambda timeout: pipeline.wait_result(timeout=timeout), self._handle_result,
-                            stop=lambda: self._closing)
-        except PipelineClosedError:
+        if pipeline is None or self._closing:
             return
+        with self._publish_lock:
+            try:
+                while (collected := pipeline.try_get_result()) is not None:
+                    self._handle_result(collected)
+            except PipelineClosedError:
+                return
 
     def _handle_result(self, collected: tuple[Generation, FrameResult]) -> None:
         """Publish one collected result (a failed frame is logged, a dropped one only counted)."""
@@ -334,30 +421,46 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             self._results_handled += 1
 
     def publish_result(self, result: FrameResult, generation: Generation) -> None:
-        """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image."""
+        """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image.
+
+        A message goes out (and is built) only on a topic someone subscribes to, the models'
+        results first: they are what the subscribers wait for.
+        """
         stamp = result.stamp
         header = stamp.header if isinstance(stamp, FrameStamp) else stamp
         result, reasons = self.builder.switches.apply(result)
         names = tuple(generation.pipeline.models)
         messages = frame_messages(result, RCLPY_FACTORY, header=header, models=names)
         number, digest = generation.number, generation.config_hash
-        for name, message in messages.models.items():
-            message.config_generation = number
-            message.config_hash = digest
-            if name in reasons:
-                message.skip_reason = reasons[name]
-            self.model_publishers[name].publish(message)
-        if self.fused_publisher is not None:
+        stamped: dict[str, Any] = {}
+
+        def model_message(name: str) -> Any:
+            message = stamped.get(name)
+            if message is None:
+                message = stamped[name] = messages.model(name)
+                message.config_generation = number
+                message.config_hash = digest
+                if name in reasons:
+                    message.skip_reason = reasons[name]
+            return message
+
+        for name in names:
+            publisher = self.model_publishers[name]
+            if publisher.get_subscription_count():
+                publisher.publish(model_message(name))
+        if self.fused_publisher is not None and self.fused_publisher.get_subscription_count():
+            for name in names:  # stamped before they go into the fused message
+                model_message(name)
             messages.fused.config_generation = number
             messages.fused.config_hash = digest
             self.fused_publisher.publish(messages.fused)
         for name in names:
             publisher = self.detection_publishers.get(name)
-            if publisher is not None:
-                publisher.publish(_detection2d_array(messages.models[name]))
+            if publisher is not None and publisher.get_subscription_count():
+                publisher.publish(_detection2d_array(model_message(name)))
         debug = self.debug_image
         if debug is not None and isinstance(stamp, FrameStamp) and debug.due():
-            debug.publish(stamp.image, stamp.encoding, header, messages.models.values(), result)
+            debug.publish(stamp.image, stamp.encoding, header, [model_message(name) for name in names], result)
             if debug.overlay_error is not None:
                 self.get_logger().error(f"debug_image.draw failed: {debug.overlay_error}",  # type: ignore[attr-defined]
                                         throttle_duration_sec=WARN_PERIOD_S)
@@ -387,7 +490,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     # -- shutdown ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop taking frames, close the pipeline (frames in flight are abandoned), join the result thread.
+        """Stop taking frames, close the pipeline (frames in flight are abandoned).
 
         Idempotent. Call it before the executor stops, so that a model task already running can end.
         """
@@ -402,12 +505,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         if runner is not None:
             runner.close()  # queued model tasks are cancelled
         if self.pipeline is not None:
-            self.pipeline.close()  # wakes the result thread (PipelineClosedError)
-        if self._result_thread is not None:
-            self._result_thread.join(timeout=JOIN_TIMEOUT_S)
-            if self._result_thread.is_alive():
-                self.get_logger().warning(  # type: ignore[attr-defined]
-                    f"result thread still busy after {JOIN_TIMEOUT_S} s")
+            self.pipeline.close()
 
 
 __all__ = ["FrameStamp", "PipelineNodeCore", "ReloadError"]

@@ -24,9 +24,11 @@ model that may be busy at once, besides the threads of the node's other groups (
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -35,6 +37,31 @@ from rclpy.guard_condition import GuardCondition
 from rclpy.node import Node
 
 T = TypeVar("T")
+
+#: A model whose last task took longer than this (seconds) is not run in the intake thread
+#: (``CallbackGroupTaskRunner.here``): intake goes on taking frames while it runs.
+HERE_MAX_TASK_S = 0.05
+
+
+class Here:
+    """The calling thread's permission to run an idle model's tasks itself (``here()``)."""
+
+    __slots__ = ("allowed", "ran")
+
+    def __init__(self) -> None:
+        self.allowed = False
+        #: Tasks run in this thread within the ``here()`` block.
+        self.ran = 0
+
+
+_THREAD = threading.local()
+
+
+def _here() -> Here:
+    here = getattr(_THREAD, "here", None)
+    if here is None:
+        here = _THREAD.here = Here()
+    return here
 
 
 class _ModelTasks:
@@ -48,6 +75,7 @@ class _ModelTasks:
         self.lock = threading.Lock()
         self.running = False
         self.completed = 0
+        self.last_task_s: float | None = None  # how long the last task took (None: none ran yet)
         # Runs in this model's group only: never concurrently with itself, in parallel with
         # every other model's tasks and with the node's intake/parameter callbacks.
         self.guard: GuardCondition = node.create_guard_condition(self.run_next, callback_group=self.group)
@@ -65,6 +93,7 @@ class _ModelTasks:
                     return
                 future, task = self.queue.popleft()
                 self.running = True
+            start = time.monotonic()
             try:
                 if future.set_running_or_notify_cancel():
                     try:
@@ -74,6 +103,7 @@ class _ModelTasks:
             finally:
                 with self.lock:
                     self.completed += 1
+                    self.last_task_s = time.monotonic() - start
 
     def add(self, future: Future[Any], task: Callable[[], Any]) -> None:
         """Queue a task and wake the queue unless ``run_next`` is already draining it.
@@ -85,8 +115,34 @@ class _ModelTasks:
         with self.lock:
             self.queue.append((future, task))
             idle = not self.running
+        if idle and self._run_here():
+            return
         if idle and not self._dispatch():
             self.guard.trigger()
+
+    def _run_here(self) -> bool:
+        """Within ``here()``, run the queue in this thread, in the model's group, when the model
+        has been quick (``HERE_MAX_TASK_S``) and its group is free; False otherwise.
+
+        What the tasks submit meanwhile (the next model of a serial chain) goes to the executor.
+        """
+        here = _here()
+        last = self.last_task_s
+        if not here.allowed or last is None or last > HERE_MAX_TASK_S:
+            return False
+        group = self.group
+        if not group.beginning_execution(self.guard):
+            return False
+        here.allowed = False
+        try:
+            self.run_next()
+            here.ran += 1
+        finally:
+            here.allowed = True
+            group.ending_execution(self.guard)
+        if self.has_tasks() and not self._dispatch():
+            self.guard.trigger()
+        return True
 
     def _dispatch(self) -> bool:
         dispatch = getattr(self.node.executor, "dispatch", None)
@@ -134,6 +190,23 @@ class CallbackGroupTaskRunner:
                 tasks = self._models[model] = _ModelTasks(self._node, model)
         tasks.add(future, task)
         return future
+
+    @staticmethod
+    @contextlib.contextmanager
+    def here() -> Iterator[Here]:
+        """Within: a task for an idle model runs in the calling thread, in the model's group.
+
+        Only for a model whose last task took at most ``HERE_MAX_TASK_S`` (not before its first
+        task): a slow model's tasks go to the executor, so that the caller (the node's intake)
+        goes on. Tasks submitted by a task run here go to the executor. The ``Here`` yielded
+        counts the tasks run in this thread.
+        """
+        here = _here()
+        here.allowed, here.ran = True, 0
+        try:
+            yield here
+        finally:
+            here.allowed = False
 
     def group(self, model: str) -> MutuallyExclusiveCallbackGroup:
         """The callback group of ``model``'s task queue."""

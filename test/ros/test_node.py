@@ -217,6 +217,41 @@ def test_a_slow_model_blocks_neither_image_intake_nor_parameter_calls(context, s
     assert node.pipeline.stats().frames_rejected == 8
 
 
+class ThreadRecordingSession(SlowSession):
+    """A real session recording the thread of each inference."""
+
+    def __init__(self, inner: Any, threads: list[str]) -> None:
+        super().__init__(inner, 0.0)
+        self._threads = threads
+
+    def run(self, feeds: Any) -> Any:
+        self._threads.append(threading.current_thread().name)
+        return super().run(feeds)
+
+
+def test_a_quick_model_runs_each_frame_in_the_intake_callback_on_the_executors_wait_thread(
+        context, spin, bikes, person_config) -> None:
+    threads: list[str] = []
+    node = PipelineNode(context=context, session_factory=lambda spec, n, spinning: ThreadRecordingSession(
+        onnx_session_factory(spec, n, spinning), threads), parameter_overrides=[
+        Parameter("config_file", value=str(person_config)), Parameter("image_topics", value=["/cam"])])
+    probe = Probe(context)
+    person = probe.listen(ModelResult, "/vision_pipeline/person/result")
+    spin(node, probe.node, threads=node.executor_threads + 1)  # the executor's wait thread is "test-spin"
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    assert wait_for(lambda: node.model_publishers["person"].get_subscription_count() > 0)
+    for index in range(6):
+        publisher.publish(image_message(bikes[5], "bgr8", f"f{index}", index))
+        assert wait_for(lambda n=index: len(person) > n, timeout=10), f"no result for frame {index}"
+    # the first frame goes to the model's own group on a pool thread (no task of it timed yet); from
+    # then on the quick model runs in the intake callback, which the executor runs on its wait thread
+    assert threads[0] != "test-spin" and threads[1:] == ["test-spin"] * 5
+    assert [m.header.frame_id for m in person] == [f"f{i}" for i in range(6)]
+    assert [m.frame_index for m in person] == list(range(6))
+    assert len(person[5].detections) == 1  # the cyclist, as on any path
+    assert node.fused_publisher.get_subscription_count() == 0  # nobody listens: the fused result is not built
+
+
 def test_output_namespace_and_fused_switch(context, person_config) -> None:
     node = make_node(context, person_config, output_namespace="/robot1/vision", publish_fused=False)
     try:

@@ -15,7 +15,7 @@ from ros_support import wait_for
 from std_msgs.msg import String
 
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
-from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
+from ros_vision_pipe.ros.task_runner import HERE_MAX_TASK_S, CallbackGroupTaskRunner
 
 
 class Recorder:
@@ -165,3 +165,36 @@ def test_close_cancels_queued_tasks_and_refuses_new_ones(context, spin) -> None:
             future.result(timeout=5)
     with pytest.raises(RuntimeError, match="task runner closed; cannot run a task of model 'det'"):
         runner.submit("det", lambda: 1)
+
+
+def test_here_runs_a_quick_idle_models_task_in_the_calling_thread_inside_the_models_group(context, spin) -> None:
+    node = rclpy.create_node("runner_here", context=context)
+    runner = CallbackGroupTaskRunner(node, ["det", "pose"])
+    spin(node, threads=4)
+    me = threading.current_thread().name
+    seen: list[tuple[str, str, bool]] = []  # (model, thread, group taken while it ran)
+
+    def task(model: str, then: str | None = None):  # noqa: ANN202
+        def run() -> str:
+            tasks = runner._models[model]  # noqa: SLF001
+            seen.append((model, threading.current_thread().name, not tasks.group.can_execute(tasks.guard)))
+            if then is not None:  # a task it submits (the next model of a serial chain)
+                runner.submit(then, task(then)).result(timeout=10)
+            return model
+        return run
+
+    with runner.here() as here:  # no task of "det" timed yet: it goes to the executor
+        assert runner.submit("det", task("det")).result(timeout=10) == "det"
+    assert here.ran == 0 and seen[-1][1] != me
+    with runner.here() as here:  # quick last time: runs here, in its group; what it submits does not
+        future = runner.submit("det", task("det", then="pose"))
+        assert future.done() and future.result() == "det"
+    assert here.ran == 1
+    assert seen[-2] == ("det", me, True)
+    assert seen[-1][0] == "pose" and seen[-1][1] != me
+    assert runner.submit("det", task("det")).result(timeout=10) and seen[-1][1] != me  # outside here(): executor
+    runner._models["det"].last_task_s = HERE_MAX_TASK_S + 0.01  # noqa: SLF001  # as after a slow task
+    with runner.here() as here:
+        assert runner.submit("det", task("det")).result(timeout=10) == "det"
+    assert here.ran == 0 and seen[-1][1] != me
+    runner.close()

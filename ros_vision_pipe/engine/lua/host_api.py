@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from ros_vision_pipe.engine.lua.convert import to_lua
 from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
@@ -29,16 +31,30 @@ end
 """
 
 
+#: Lua arguments that reach Python as they are (``from_lua`` would return them unchanged).
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _bind(script: LuaScript, function: Callable[..., Any]) -> Callable[..., Any]:
 
     def converted(item: Any) -> Any:
+        if type(item) is np.ndarray:  # the common result: a new array, held as a handle
+            return script.hold(Tensor(item))
         value = script.to_lua(item)
         if isinstance(value, Tensor):  # a new array the script holds: counted against its memory limit
             script.hold(value)
         return value
 
+    def argument(arg: Any) -> Any:
+        kind = type(arg)
+        if kind is Tensor:
+            return arg.array
+        if kind in _PLAIN:
+            return arg
+        return script.from_lua(arg)
+
     def call(*args: Any) -> Any:
-        result = function(*(script.from_lua(arg) for arg in args))
+        result = function(*[argument(arg) for arg in args])
         if isinstance(result, tuple):
             return tuple(converted(item) for item in result)
         return converted(result)

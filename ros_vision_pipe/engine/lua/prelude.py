@@ -237,6 +237,16 @@ local function readonly(t, what)
   return view
 end
 
+-- The read-only ``ctx`` a model's preprocess/postprocess gets (``Model.lua_context``), built here
+-- in one call rather than field by field from Python.
+local function frame_view(frame_id, timestamp, encoding, source, width, height, image, results, metadata)
+  return readonly({
+    frame_id = frame_id, timestamp = timestamp, encoding = encoding, source = source,
+    original_size = { width, height }, width = width, height = height,
+    results = results, metadata = metadata, image = image,
+  }, "ctx")
+end
+
 -- require and print ---------------------------------------------------------------------
 local modules, loading = {}, {}
 require = function(name)
@@ -369,6 +379,6 @@ _G.next = function(t, key)
   return nil
 end
 
-return { call = call, readonly = readonly, collect = collect, wrap_host = wrap_host,
+return { call = call, readonly = readonly, frame_view = frame_view, collect = collect, wrap_host = wrap_host,
          compile = compile, rawget = rawget, list_view = list_view, view_source = view_source }
 """

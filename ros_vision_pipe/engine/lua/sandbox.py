@@ -130,6 +130,7 @@ class LuaScript:
         )
         self._protected_call = helpers["call"]
         self.readonly = helpers["readonly"]
+        self.frame_view = helpers["frame_view"]
         self._collect = helpers["collect"]
         self._wrap_host = helpers["wrap_host"]
         self._compile_text = helpers["compile"]

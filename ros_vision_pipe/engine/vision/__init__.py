@@ -82,6 +82,7 @@ VP_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "iou": boxes.iou,
         # detections.py
         "detections": detections.detections,
+        "select_detections": detections.select_detections,
         "heatmap_peaks": detections.heatmap_peaks,
         # text.py
         "text_regions": text.text_regions,

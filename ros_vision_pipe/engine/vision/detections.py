@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from ros_vision_pipe.engine.vision._args import (
     as_array,
+    as_boxes,
     as_boxes_2d,
     as_float,
     as_float_array,
@@ -27,6 +28,7 @@ from ros_vision_pipe.engine.vision._args import (
     describe,
     fail,
 )
+from ros_vision_pipe.engine.vision.boxes import BOX_FORMATS, box_convert
 from ros_vision_pipe.engine.vision.formats import detection_tables
 
 #: Keypoint fields a column of ``detections``' keypoints may hold ("_" skips a column).
@@ -152,6 +154,96 @@ def detections(
         }
         points = np.stack([fields["x"], fields["y"], fields["z"], fields["score"]], axis=-1).tolist()
     return detection_tables(xyxy.tolist(), score.tolist(), ids.tolist(), names, points)
+
+
+#: The options ``select_detections`` takes.
+_SELECT_OPTIONS = ("class_ids", "labels", "format", "scale", "limit")
+
+
+def _one_batch(value: Any, op: str, name: str, rank: int) -> NDArray[Any]:
+    """``value`` as an array of ``rank`` dimensions; a leading batch axis of one is dropped."""
+    array = as_array(value, op, name)
+    if array.ndim == rank + 1 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != rank:
+        raise fail(op, f"{name} must have {rank} dimension(s) (or a leading batch of one), got {describe(value)}")
+    return array
+
+
+def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) -> list[dict[str, Any]]:
+    """The detections scoring strictly above ``thr``, best first, as a detection list: the usual end
+    of a detector's postprocess in one call.
+
+    The same result as::
+
+        local keep = vp.where_above(scores, thr, limit)
+        local xyxy = vp.scale_boxes(vp.box_convert(vp.take(boxes, keep), format, "xyxy"), sx, sy)
+        return vp.detections(xyxy, vp.take(scores, keep), vp.take(class_ids, keep), labels)
+
+    with a leading batch axis of one dropped from each tensor (detectors output ``[1, N, 4]``).
+
+    Lua::
+
+        return { detections = vp.select_detections(
+          outputs["detection_boxes:0"], outputs["detection_scores:0"], 0.5,
+          { class_ids = outputs["detection_classes:0"], labels = { "person" },
+            format = "yxyx", scale = { ctx.width, ctx.height } }) }
+
+    Args:
+        boxes: [N, 4] boxes in ``format`` (or [1, N, 4]).
+        scores: [N] scores (or [1, N]).
+        thr: Threshold (exclusive).
+        options: Table of ``class_ids`` ([N] or [1, N]), ``labels`` (as ``vp.detections``),
+            ``format`` of ``boxes`` (as ``vp.box_convert``; default "xyxy"), ``scale``
+            (``{sx, sy}`` or ``{s}``: factors applied after conversion, e.g. normalised ->
+            pixels) and ``limit`` (keep at most this many, the best); all optional.
+
+    Returns:
+        List of detection tables, best score first (ties in input order).
+
+    Raises:
+        VisionOpError: bad shapes, lengths that differ, an unknown option, format or scale.
+    """
+    op = "select_detections"
+    opts = {} if options is None else options
+    if not isinstance(opts, Mapping):
+        raise fail(op, f"options must be a table, got {describe(options)}")
+    unknown = sorted(str(key) for key in opts if key not in _SELECT_OPTIONS)
+    if unknown:
+        raise fail(op, f"unknown option(s) {unknown}; known: {list(_SELECT_OPTIONS)}")
+    score_array = _one_batch(scores, op, "scores", 1)
+    box_array = _one_batch(boxes, op, "boxes", 2)
+    count = score_array.shape[0]
+    if box_array.shape != (count, 4):
+        raise fail(op, f"boxes must be [{count}, 4] for {count} scores, got {describe(boxes)}")
+    class_array = None
+    if opts.get("class_ids") is not None:
+        class_array = _one_batch(opts["class_ids"], op, "class_ids", 1)
+        if class_array.shape[0] != count:
+            raise fail(op, f"class_ids must have {count} entries like scores, got {describe(opts['class_ids'])}")
+    box_format = opts.get("format", "xyxy")
+    if not isinstance(box_format, str) or box_format not in BOX_FORMATS:
+        raise fail(op, f"format must be one of {list(BOX_FORMATS)}, got {describe(box_format)}")
+    factors = opts.get("scale")
+    if factors is not None and not (isinstance(factors, list) and len(factors) in (1, 2)):
+        raise fail(op, f"scale must be {{sx, sy}} or {{s}}, got {describe(factors)}")
+    # where_above + take + box_convert + scale_boxes, computed as they do, in fewer numpy calls
+    threshold = as_float(thr, op, "thr")
+    keep = np.flatnonzero(score_array > threshold)
+    order = keep[np.argsort(-score_array[keep].astype(np.float64), kind="stable")]
+    if opts.get("limit") is not None:
+        order = order[: as_int(opts["limit"], op, "limit", minimum=0)]
+    xyxy = as_boxes(box_array[order], op)
+    if box_format == "yxyx":
+        xyxy = xyxy[:, [1, 0, 3, 2]]
+    elif box_format != "xyxy":
+        xyxy = box_convert(xyxy, box_format, "xyxy")
+    if factors is not None:
+        sx = as_float(factors[0], op, "scale")
+        sy = sx if len(factors) == 1 else as_float(factors[1], op, "scale")
+        xyxy = xyxy * np.asarray([sx, sy, sx, sy], dtype=xyxy.dtype)
+    class_ids = None if class_array is None else class_array[order]
+    return detections(xyxy, score_array[order], class_ids, opts.get("labels"))
 
 
 def heatmap_peaks(

@@ -162,3 +162,43 @@ def test_a_runaway_script_on_the_direct_path_times_out_naming_model_and_frame_an
     assert re.search(r"det\.lua:\d+ in postprocess: time limit of 150 ms exceeded \(model 'det', frame 1\)",
                      results[1].error)
     assert [results[0].results["det"]["frame"], results[2].results["det"]["frame"]] == [0, 2]
+
+
+def test_frames_submitted_unstarted_wait_for_start_waiting_and_on_ready_runs_in_the_thread_that_ends_each(
+    make_pipeline: MakePipeline, scripts: Any, image: np.ndarray
+) -> None:
+    pipeline = make_pipeline("single", [("det", scripts.echo, "")], direct=True)
+    collected: list[Any] = []
+    threads: list[str] = []
+
+    def ready() -> None:  # what the ROS node does instead of a thread waiting in wait_result
+        threads.append(threading.current_thread().name)
+        while (result := pipeline.try_get_result()) is not None:
+            collected.append(result)
+
+    pipeline.on_ready(ready)
+    for _ in range(3):
+        assert pipeline.submit(image, start=False)
+    assert not pipeline.wait_ready(0.2)  # nothing started
+    assert pipeline.stats().model("det").runs == 0 and not collected
+    pipeline.start_waiting()
+    deadline = time.monotonic() + 20
+    while len(collected) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [r.frame_id for r in collected] == [0, 1, 2]
+    assert [r.results["det"]["frame"] for r in collected] == [0, 1, 2]
+    assert threads and threading.current_thread().name not in threads  # the model's task thread
+    assert pipeline.stats().frames_out == 3
+
+
+def test_wait_ready_reports_a_ready_result_without_collecting_it(
+    make_pipeline: MakePipeline, scripts: Any, image: np.ndarray
+) -> None:
+    pipeline = make_pipeline("single", [("det", scripts.echo, "")], direct=True)
+    assert not pipeline.wait_ready(0.05)
+    assert pipeline.submit(image)
+    assert pipeline.wait_ready(20)
+    assert pipeline.wait_ready(0)  # still there
+    result = pipeline.try_get_result()
+    assert result is not None and result.frame_id == 0
+    assert pipeline.try_get_result() is None

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.vision import Detection, VisionOpError
-from ros_vision_pipe.engine.vision.detections import detections, heatmap_peaks
+from ros_vision_pipe.engine.vision.boxes import box_convert, scale_boxes
+from ros_vision_pipe.engine.vision.detections import detections, heatmap_peaks, select_detections
+from ros_vision_pipe.engine.vision.layout import take
+from ros_vision_pipe.engine.vision.reductions import where_above
 
 # --- detections ------------------------------------------------------------------------------
 
@@ -160,3 +163,50 @@ def test_heatmap_peaks_rejects_an_even_kernel() -> None:
 def test_heatmap_peaks_rejects_a_three_dimensional_map() -> None:
     with pytest.raises(VisionOpError, match=r"heatmap_peaks: hm must be a 2-D heatmap \[H, W\]"):
         heatmap_peaks(np.zeros((2, 4, 4)), 0.5)
+
+
+def _chain(boxes, scores, thr, class_ids, labels, fmt, sx, sy, limit=None):  # noqa: ANN001, ANN202
+    """The vp calls select_detections stands for, one after the other."""
+    keep, _ = where_above(scores, thr, limit)
+    xyxy = scale_boxes(box_convert(take(boxes, keep), fmt, "xyxy"), sx, sy)
+    return detections(xyxy, take(scores, keep), take(class_ids, keep), labels)
+
+
+def test_select_detections_equals_the_where_above_take_convert_scale_detections_chain() -> None:
+    rng = np.random.default_rng(7)
+    boxes = rng.random((100, 4), dtype=np.float32)
+    scores = rng.random(100, dtype=np.float32)
+    scores[[3, 40]] = scores[10]  # ties keep input order
+    classes = rng.integers(1, 4, 100).astype(np.float32)
+    labels = ["person", "bicycle", "car"]
+    for limit in (None, 5):
+        expected = _chain(boxes, scores, 0.5, classes, labels, "yxyx", 640, 480, limit)
+        got = select_detections(boxes[None], scores[None], 0.5, {  # a batch of one, as detectors output
+            "class_ids": classes[None], "labels": labels, "format": "yxyx", "scale": [640, 480], "limit": limit})
+        assert got == expected and len(got) == (5 if limit else int((scores > 0.5).sum()))
+    assert [d["score"] for d in got] == sorted((d["score"] for d in got), reverse=True)
+
+
+def test_select_detections_defaults_to_xyxy_unscaled_without_classes() -> None:
+    boxes = np.array([[1, 2, 3, 4], [5, 6, 7, 8]], dtype=np.float32)
+    got = select_detections(boxes, np.array([0.2, 0.9], dtype=np.float32), 0.1)
+    corners = [[d["box"][k] for k in ("x1", "y1", "x2", "y2")] for d in got]
+    assert corners == [[5, 6, 7, 8], [1, 2, 3, 4]]
+    assert [d["class_id"] for d in got] == [-1, -1]
+    assert select_detections(boxes, np.array([0.2, 0.9], dtype=np.float32), 0.95) == []
+    scaled = select_detections(boxes, np.array([0.2, 0.9], dtype=np.float32), 0.1, {"scale": [2]})[0]["box"]
+    assert [scaled[k] for k in ("x1", "y1", "x2", "y2")] == [10, 12, 14, 16]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((np.zeros((3, 4)), np.zeros(2), 0.5), r"select_detections: boxes must be \[2, 4\]"),
+    ((np.zeros((2, 4)), np.zeros((2, 2)), 0.5), "select_detections: scores must have 1 dimension"),
+    ((np.zeros((2, 4)), np.zeros(2), 0.5, {"colour": 1}), r"unknown option\(s\) \['colour'\]"),
+    ((np.zeros((2, 4)), np.zeros(2), 0.5, {"format": "xy"}), "format must be one of"),
+    ((np.zeros((2, 4)), np.zeros(2), 0.5, {"scale": [1, 2, 3]}), "scale must be"),
+    ((np.zeros((2, 4)), np.zeros(2), 0.5, {"class_ids": np.zeros(3)}), "class_ids must have 2 entries"),
+    ((np.zeros((2, 4)), np.zeros(2), 0.5, "yxyx"), "options must be a table"),
+])
+def test_select_detections_rejects_bad_arguments_naming_the_op(args, message) -> None:  # noqa: ANN001
+    with pytest.raises(VisionOpError, match=message):
+        select_detections(*args)
