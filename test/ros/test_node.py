@@ -165,6 +165,28 @@ def test_bad_input_is_rejected_with_a_warning_and_counted_and_the_node_keeps_run
     assert err.count("frame rejected on '/cam'") == 1  # throttled: one warning per topic per 5 s
 
 
+@pytest.mark.parametrize("payload", [b"", b"\x00\x01\x00\x00", b"\x00\x01\x00\x00" + b"\xff" * 64,
+                                     b"\x00\x01\x00\x00\x07\x00\x00\x00" + b"\x00" * 12 + b"\xff\xff\xff\x7f",
+                                     b"not CDR at all"])
+def test_bytes_that_are_not_an_image_are_rejected_naming_the_topic_and_the_node_goes_on(
+        context, spin, bikes, person_config, capfd, payload: bytes) -> None:
+    # the node takes serialized images and reads them itself: a peer's payload (sent raw here, as
+    # any DDS participant could) that is no sensor_msgs/Image must end as a counted rejection
+    node = make_node(context, person_config, image_topics=["/cam"])
+    probe = Probe(context)
+    person = probe.listen(ModelResult, "/vision_pipeline/person/result")
+    spin(node, probe.node, threads=node.executor_threads + 1)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    assert wait_for(lambda: node.model_publishers["person"].get_subscription_count() > 0
+                    and publisher.get_subscription_count() > 0)
+    publisher.publish(payload)  # rclpy publishes bytes as an already serialized message
+    assert wait_for(lambda: node.diagnostics.totals()["input /cam"]["rejected"] == 1)
+    publisher.publish(image_message(bikes[5], "bgr8", "good", 9))
+    assert wait_for(lambda: [m.header.frame_id for m in person] == ["good"])
+    assert person[0].frame_index == 0 and len(person[0].detections) == 1
+    assert "frame rejected on '/cam': cannot read the sensor_msgs/Image" in capfd.readouterr().err
+
+
 def test_diagnostics_report_each_model(context, spin, bikes, person_pose_config) -> None:
     node = make_node(context, person_pose_config, image_topics=["/cam"], diagnostics_period=0.2)
     probe = Probe(context)
