@@ -25,6 +25,11 @@ on a pool thread right away, under the entity's callback group like any other ca
 the round trip through the wait set (trigger -> ``rcl_wait`` wakes -> handler -> pool). The
 model task queues (task_runner.py) use it when a model's group is idle: one frame's hand-off to
 its model then costs a thread-pool submit instead of an executor pass (docs/performance.md).
+
+Callbacks of a ``WaitThreadGroup`` (the node's image intake) run on the executor's own wait
+thread, as in a ``SingleThreadedExecutor``: no hand-off at all, and no pass of the wait loop
+beside the callback, which on 2 cores slowed the frame it ran beside. Only for short callbacks:
+meanwhile the executor hands out nothing else (the node bounds its intake callback, node_core.py).
 """
 
 from __future__ import annotations

@@ -109,7 +109,6 @@ class LifecyclePipelineNode(PipelineNodeCore, LifecycleNode):
         self.fused_publisher = self.debug_image = self.reload_service = None  # type: ignore[assignment]
         self.reloader = None  # type: ignore[assignment]  # config_file set while unconfigured: kept for configure
         self.pipeline = None
-        self._result_thread = None
 
     def destroy_node(self) -> None:
         """``close`` and destroy the node's entities."""
