@@ -32,10 +32,11 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.generations import Generation, SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
-from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
+from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
 from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, frame_messages
 from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
