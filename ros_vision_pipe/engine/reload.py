@@ -31,7 +31,7 @@ from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.generations import Generation
 from ros_vision_pipe.engine.model import Model, Prepared, SessionFactory
-from ros_vision_pipe.engine.pipeline import Pipeline, build_runner, session_options
+from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import (
     FrameResult,
     ModelOutcome,
@@ -40,6 +40,7 @@ from ros_vision_pipe.engine.records import (
     PipelineStats,
     ResultStatus,
 )
+from ros_vision_pipe.engine.runners import build_runner, session_options
 from ros_vision_pipe.engine.session import InferenceSession
 from ros_vision_pipe.engine.stats import StatsCollector
 from ros_vision_pipe.engine.tasks import ModelTaskRunner
