@@ -74,7 +74,7 @@ LIFECYCLE_FLAG = "--lifecycle"
 
 
 #: The node's ``SessionFactory``: ONNX Runtime sessions (or a KServe server). The node's
-#: ``PipelineBuilder`` says ``shares_cores`` and ``direct`` (``engine.pipeline.session_options``):
+#: ``PipelineBuilder`` says ``shares_cores`` and ``direct`` (``engine.runners.session_options``):
 #: a one-model pipeline's session uses every core, with threads that spin (the next inference starts hot) as long
 #: as other processes leave the cores free, and threads that never spin otherwise; multi-model
 #: pipelines split the cores and never spin, since spinning threads would take a core from DDS,

@@ -20,34 +20,31 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import InvalidHandle
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rosbags.typesys import get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.generations import Generation, SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.records import FrameResult
-from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
-from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError, decode_compressed, decode_raw
+from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
+from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
 from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, frame_messages
-from ros_vision_pipe.messages.typestore import BASE_STORE
 from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
 from ros_vision_pipe.ros.executors import WaitThreadGroup
+from ros_vision_pipe.ros.image_intake import ImageReader, take_waiting
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
@@ -81,31 +78,6 @@ def _seconds(header: Header) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
 
 
-#: Reads the serialized images (``_take_image``): rosbags' ROS 2 types.
-_CDR = get_typestore(BASE_STORE)
-_IMAGE = "sensor_msgs/msg/Image"
-_COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
-
-
-def _header(header: Any) -> Header:
-    """The rclpy ``std_msgs/Header`` of a rosbags one (results carry the input's header)."""
-    return Header(stamp=Time(sec=header.stamp.sec, nanosec=header.stamp.nanosec), frame_id=header.frame_id)
-
-
-def _take(subscription: Any) -> Any | None:
-    """The next message waiting in ``subscription``, taken as rclpy's executor takes it (None: none).
-
-    Only from a callback of the subscription's own (mutually exclusive) group: the executor does
-    not take from it meanwhile.
-    """
-    try:
-        with subscription.handle:
-            taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
-    except InvalidHandle:  # destroyed meanwhile (deactivate)
-        return None
-    return None if taken is None else taken[0]
-
-
 def _detection2d_array(message: ModelResult) -> Any:
     """A ``vision_msgs/Detection2DArray`` of one ``ModelResult`` (vision_msgs_mapping.py)."""
     fields = detection2d_array_fields({"header": message.header, "detections": [
@@ -136,6 +108,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self._last_frame: tuple[Any, str] | None = None
         self._timers: list[Any] = []
         self.image_subscriptions: dict[str, Any] = {}
+        self._readers: dict[str, ImageReader] = {}  # per input, built with its subscription
         self.watcher: ConfigWatcher | None = None
         self.pipeline: SwappablePipeline | None = None
 
@@ -242,10 +215,9 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
         for topic in self.config.image_topics:
             compressed = self.config.is_compressed(topic)
-            on_message: Callable[[Any], None] = (
-                partial(self._on_compressed, topic=topic) if compressed else partial(self._on_image, topic=topic))
+            self._readers[topic] = ImageReader(compressed, self.config.image_format(topic))
             self.image_subscriptions[topic] = self.create_subscription(  # type: ignore[attr-defined]
-                CompressedImage if compressed else Image, topic, on_message,
+                CompressedImage if compressed else Image, topic, partial(self._on_image, topic=topic),
                 qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
                     topic, qos, message_lost=partial(self._message_lost, topic)), raw=True)
         # diagnostics group: reads counters and the graph only; in parallel with everything. A steady
@@ -290,11 +262,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self.silent_inputs.lost(topic, info.total_count)
 
     def _on_image(self, raw: bytes, topic: str) -> None:
-        self._take_image(raw, topic)
-        self._serve()
-
-    def _on_compressed(self, raw: bytes, topic: str) -> None:
-        self._take_compressed(raw, topic)
+        """An input's callback (``Image`` or ``CompressedImage``, serialized): take it, then serve."""
+        self._take_frame(raw, topic)
         self._serve()
 
     def _serve(self) -> None:
@@ -323,35 +292,17 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         for topic, subscription in list(self.image_subscriptions.items()):
             if self._closing or not self._active:
                 return False
-            msg = _take(subscription)
-            if msg is not None:
+            raw = take_waiting(subscription)
+            if raw is not None:
                 took = True
-                (self._take_compressed if self.config.is_compressed(topic) else self._take_image)(msg, topic)
+                self._take_frame(raw, topic)
         return took
 
-    # The subscriptions take serialized messages: rosbags reads one in place (the pixels stay in the
-    # buffer rclpy took), where rclpy's own conversion copies them twice (docs/performance.md).
-
-    def _take_image(self, raw: bytes, topic: str) -> None:
-        try:
-            msg: Any = _CDR.deserialize_cdr(memoryview(raw), _IMAGE)  # a view: slicing bytes would copy the pixels
-        except Exception as error:  # a peer's bytes that are not an Image (rosbags raises several types)
-            self._reject(topic, ImageDecodeError(f"cannot read the sensor_msgs/Image: {type(error).__name__}: {error}"))
-            return
-        self.silent_inputs.frame(topic, len(msg.data))
-        image_format = self.config.image_format(topic)
-        self._intake(topic, _header(msg.header), lambda: decode_raw(
-            msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, image_format))
-
-    def _take_compressed(self, raw: bytes, topic: str) -> None:
-        try:
-            msg: Any = _CDR.deserialize_cdr(memoryview(raw), _COMPRESSED_IMAGE)
-        except Exception as error:  # as above
-            self._reject(topic, ImageDecodeError(
-                f"cannot read the sensor_msgs/CompressedImage: {type(error).__name__}: {error}"))
-            return
-        self.silent_inputs.frame(topic, len(msg.data))
-        self._intake(topic, _header(msg.header), lambda: decode_compressed(msg.format, msg.data))
+    def _take_frame(self, raw: bytes, topic: str) -> None:
+        """Read a serialized message of ``topic`` in place (image_intake.py) and hand it to ``_intake``."""
+        frame = self._readers[topic].read(raw)
+        self.silent_inputs.frame(topic, frame.size)
+        self._intake(topic, frame.header, frame.decode)
 
     def _intake(self, topic: str, header: Header, decode: Any) -> None:
         if self._closing or not self._active or self.pipeline is None:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.reload import Generation, PipelineBuilder, ReloadError, SwappablePipeline
+from ros_vision_pipe.engine.generations import Generation, SwappablePipeline
+from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
 
 #: Seconds of quiet after a file event before ``watch_config`` reloads.
 DEBOUNCE_S = 0.3

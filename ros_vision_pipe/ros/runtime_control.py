@@ -15,7 +15,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
-from ros_vision_pipe.engine.reload import Generation
+from ros_vision_pipe.engine.generations import Generation
 from ros_vision_pipe.ros.params import NodeConfig, resolve_config_file
 
 if TYPE_CHECKING:

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
+from ros_vision_pipe.engine.generations import SwappablePipeline
 from ros_vision_pipe.engine.model import onnx_session_factory
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import ResultStatus
-from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError, SessionCache, SwappablePipeline, config_hash
+from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError, SessionCache, config_hash
 
 REPO = Path(__file__).resolve().parents[2]
 SSD_MODEL = REPO / "models" / "ssdlite_person.onnx"

@@ -239,6 +239,37 @@ def test_a_slow_model_blocks_neither_image_intake_nor_parameter_calls(context, s
     assert node.pipeline.stats().frames_rejected == 8
 
 
+def test_a_flood_of_frames_for_a_quick_model_leaves_parameter_calls_answered(context, spin, bikes, person_config) -> None:
+    # the intake callback runs the frames itself on the executor's wait thread, taking what arrives
+    # meanwhile; it gives the executor back after SERVE_MAX_S, so other callbacks still get their turn
+    node = make_node(context, person_config, image_topics=["/cam"], qos__reliable=True, qos__depth=150)
+    probe = Probe(context)
+    person = probe.listen(ModelResult, "/vision_pipeline/person/result")
+    spin(node, probe.node, threads=node.executor_threads + 1)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    client = probe.node.create_client(GetParameters, "/vision_pipeline/get_parameters")
+    assert client.wait_for_service(timeout_sec=5)
+    assert wait_for(lambda: node.model_publishers["person"].get_subscription_count() > 0)
+    publisher.publish(image_message(bikes[5], "bgr8", "first", 0))  # times the model: quick from now on
+    assert wait_for(lambda: len(person) == 1, timeout=10)
+    for index in range(120):  # over 1 s of work for the model: far more than SERVE_MAX_S
+        publisher.publish(image_message(bikes[5], "bgr8", f"f{index}", index))
+    start = time.monotonic()
+    request = client.call_async(GetParameters.Request(names=["publish_fused"]))
+    assert wait_for(request.done, timeout=2), "parameter call starved by the intake callback"
+    answered = time.monotonic() - start
+    assert request.result().values[0].bool_value is True
+    def accounted() -> bool:  # every frame taken is published or counted as refused
+        stats, totals = node.pipeline.lifetime_stats(), node.diagnostics.totals()["input /cam"]
+        return totals["received"] == 121 and stats.frames_out + totals["refused"] == 121
+
+    assert wait_for(accounted, timeout=30), node.diagnostics.totals()
+    assert wait_for(lambda: len(person) > 20)  # the probe shares the executor: its history may overflow
+    indices = [m.frame_index for m in person]
+    assert indices == sorted(indices)
+    assert answered < 0.6, f"parameter call answered after {answered:.2f} s"
+
+
 class ThreadRecordingSession(SlowSession):
     """A real session recording the thread of each inference."""
 

@@ -15,6 +15,7 @@ from ros_vision_pipe.engine.errors import InputError, ScriptError
 from ros_vision_pipe.engine.live_feed import Intake, collect_results, feed_lossless, submit_live
 from ros_vision_pipe.engine.model import onnx_session_factory
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelSpec
+from ros_vision_pipe.engine.runners import session_options
 from ros_vision_pipe.engine.session import FREE_CORES, InferenceSession
 
 MakePipeline = Callable[..., Any]
@@ -84,13 +85,13 @@ def test_onnx_runtime_spinning_is_decided_once_by_the_pipeline(
     make_pipeline(mode, [("det", scripts.echo, "")], session_factory=factory, overlap_frames=overlap,
                   shares_cores=shares)
     assert seen == [spins]
-    assert pipeline_module.session_options(Mode(mode), 1, overlap_frames=overlap, shares_cores=shares)[1] is spins
+    assert session_options(Mode(mode), 1, overlap_frames=overlap, shares_cores=shares)[1] is spins
 
 
 def test_direct_path_sessions_on_a_shared_machine_are_sized_by_the_free_cores_for_one_model_and_split_for_several(
 ) -> None:
     cores = os.cpu_count() or 1
-    options = pipeline_module.session_options
+    options = session_options
     assert options(Mode.SINGLE, 1, shares_cores=True, direct=True) == (FREE_CORES, True)
     assert options(Mode.SERIAL, 2, shares_cores=True, direct=True) == (max(1, cores // 2), False)
     assert options(Mode.PARALLEL_SYNC, 2, shares_cores=True, direct=True) == (max(1, cores // 2), False)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from ros_vision_pipe.engine.errors import InferenceError, ScriptError
-from ros_vision_pipe.engine.pipeline import default_intra_op_threads
 from ros_vision_pipe.engine.records import Mode, ResultStatus
+from ros_vision_pipe.engine.runners import default_intra_op_threads
 
 FUSION = """
 fusion = function(results)

@@ -1,0 +1,39 @@
+"""ImageReader: the node's camera messages read in place from their serialized bytes (real rclpy serialization)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from rclpy.serialization import serialize_message
+from ros_support import image_message
+from sensor_msgs.msg import CompressedImage
+
+from ros_vision_pipe.messages.image_encoding import ImageDecodeError, ImageFormat
+from ros_vision_pipe.ros.image_intake import ImageReader
+
+
+def test_a_serialized_image_is_read_in_place_with_its_header_and_pixels(bikes) -> None:
+    raw = serialize_message(image_message(bikes[5], "bgr8", "cam_7", 7))
+    frame = ImageReader(False, ImageFormat.EIGHT_BIT).read(raw)
+    assert (frame.header.frame_id, frame.header.stamp.sec, frame.size) == ("cam_7", 7, bikes[5].nbytes)
+    decoded = frame.decode()
+    assert decoded.encoding == "bgr8" and np.array_equal(decoded.image, bikes[5])
+    assert not decoded.image.flags.writeable  # a view of the bytes rclpy took, not a copy
+
+
+def test_a_serialized_compressed_image_is_decoded(bikes) -> None:
+    ok, png = cv2.imencode(".png", bikes[5])
+    assert ok
+    msg = CompressedImage(format="png", data=png.tobytes())
+    msg.header.frame_id = "cam"
+    frame = ImageReader(True, ImageFormat.EIGHT_BIT).read(serialize_message(msg))
+    assert frame.header.frame_id == "cam" and np.array_equal(frame.decode().image, bikes[5])
+
+
+@pytest.mark.parametrize(("compressed", "name"), [(False, "sensor_msgs/Image"), (True, "sensor_msgs/CompressedImage")])
+def test_bytes_that_are_not_the_type_decode_to_an_error_naming_it(compressed: bool, name: str) -> None:
+    frame = ImageReader(compressed, ImageFormat.EIGHT_BIT).read(b"\x00\x01\x00\x00" + b"\xff" * 40)
+    assert frame.size == 44
+    with pytest.raises(ImageDecodeError, match=f"cannot read the {name}: "):
+        frame.decode()
