@@ -117,6 +117,7 @@ class Model:
         self._single_input = session.inputs[0].name if len(session.inputs) == 1 else None
         self._last_feed: tuple[tuple[int, ...], np.dtype] | None = None  # shape and dtype of the last feed checked
         self._output_names = [s.name for s in session.outputs]
+        self._lua_output_names = script.runtime.table_from(self._output_names)
 
     @classmethod
     def load(
@@ -149,12 +150,17 @@ class Model:
 
     # -- the three steps -------------------------------------------------------------
 
-    def lua_context(self, ctx: FrameContext) -> Any:
-        """Build the read-only Lua view of ``ctx`` for this model's runtime."""
+    def _frame_fields(self, ctx: FrameContext) -> tuple[Any, ...]:
+        """The arguments of the prelude's ``frame_view`` for ``ctx`` (None: an empty table)."""
         width, height = ctx.original_size
         script = self.script
-        return script.frame_view(ctx.frame_id, ctx.timestamp, ctx.encoding, ctx.source, width, height,
-                                 Tensor(ctx.image), script.to_lua(ctx.results), script.to_lua(ctx.metadata))
+        return (ctx.frame_id, ctx.timestamp, ctx.encoding, ctx.source, width, height, Tensor(ctx.image),
+                script.to_lua(ctx.results) if ctx.results else None,
+                script.to_lua(ctx.metadata) if ctx.metadata else None)
+
+    def lua_context(self, ctx: FrameContext) -> Any:
+        """Build the read-only Lua view of ``ctx`` for this model's runtime."""
+        return self.script.frame_view(*self._frame_fields(ctx))
 
     def preprocess(self, ctx: FrameContext) -> Prepared | None:
         """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial).
@@ -165,8 +171,8 @@ class Model:
         with self.script.lock:
             ended = True
             try:
-                lua_ctx = self.lua_context(ctx)
-                returned = self.script.call(self._preprocess, "preprocess", lua_ctx, frame_id=ctx.frame_id)
+                lua_ctx, returned = self.script.call_on_frame(
+                    self._preprocess, "preprocess", self._frame_fields(ctx), frame_id=ctx.frame_id)
                 if isinstance(returned, tuple):
                     value, state = (returned + (None, None))[:2]
                 else:
@@ -275,19 +281,14 @@ class Model:
         who runs it once the result is on its way (the direct path: after publishing).
         """
         with self.script.lock:
-            runtime = self.script.runtime
-            table = runtime.table()
-            handle = returned = None
-            for index, (name, array) in enumerate(zip(self._output_names, outputs, strict=False), start=1):
-                handle = Tensor(array)
-                table[index] = handle
-                table[name] = handle
+            returned = None
             try:
                 lua_ctx = prepared.lua_ctx
                 if lua_ctx is None or prepared.lua_ctx_sizes != (len(ctx.results), len(ctx.metadata)):
                     lua_ctx = self.lua_context(ctx)
-                returned = self.script.call(
-                    self._postprocess, "postprocess", table, lua_ctx, prepared.state, frame_id=ctx.frame_id)
+                returned = self.script.call_with_outputs(
+                    self._postprocess, "postprocess", self._lua_output_names, lua_ctx, prepared.state,
+                    [Tensor(array) for array in outputs], frame_id=ctx.frame_id)
                 return self.script.from_lua(returned)
             except ConversionError as error:
                 raise ScriptResultError(
@@ -295,7 +296,7 @@ class Model:
                     f"{error}{frame_suffix(self.name, ctx.frame_id)}"
                 ) from None
             finally:
-                table = handle = returned = lua_ctx = None
+                returned = lua_ctx = None
                 if collect:
                     self.collect_frame(outputs, ctx)
 

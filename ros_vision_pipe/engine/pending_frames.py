@@ -194,16 +194,23 @@ class PendingFrames:
         return ticket, None if ticket.dropped else ctx
 
     def _start(self, ticket: _Ticket, ctx: FrameContext) -> None:
-        """Hand the frame to the runner; its future completes the ticket."""
+        """Hand the frame to the runner; its future, once done, completes the ticket.
+
+        On the direct path the frame may run inside ``start``: the ticket is completed (and
+        ``on_ready`` called) as soon as the last model's result is in, not after its task ends.
+        """
+
+        def ended(future: Future[FrameResult]) -> None:
+            with self._cond:
+                ticket.future = future
+            self._wake(future)
+
         try:
-            future = self._starter.start(ctx, ticket.cancel)
+            self._starter.start(ctx, ticket.cancel, on_done=ended)
         except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on
-            future = Future()
-            future.set_exception(error)
-        del ctx
-        with self._cond:
-            ticket.future = future
-        future.add_done_callback(self._wake)
+            failed: Future[FrameResult] = Future()
+            failed.set_exception(error)
+            ended(failed)
 
     def on_ready(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` each time a frame's processing ends, in the thread that ended it.

@@ -7,6 +7,10 @@ the host, installs the time-limit hook, and returns the engine's helpers:
 - ``call(limit_s, fn, ...)``: calls ``fn`` under the time limit; returns ``true, ...``
   or ``false, message, kind`` with kind ``"error"``, ``"timeout"`` (message = the script
   line it was on) or ``"memory"``;
+- ``call_on_frame(limit_s, fn, <frame fields>)``: ``ctx``, then ``call(limit_s, fn, ctx)``,
+  with ``ctx = frame_view(...)`` built in the same call from Python;
+- ``call_with_outputs(limit_s, fn, names, ctx, state, ...)``: ``call(limit_s, fn, outputs,
+  ctx, state)``, the outputs table built here from the tensors after ``state``;
 - ``readonly(t, what)``: a read-only view of ``t`` (also against ``rawset``);
 - ``collect(full)``: one step, or a full cycle, of the garbage collector;
 - ``wrap_host(fn)``: a Lua function calling a Python host function that returns
@@ -301,6 +305,25 @@ local function call(limit_s, fn, ...)
   return finish(raw_xpcall(fn, handler, ...))
 end
 
+-- ``call`` with the frame's ``ctx`` built in the same crossing from Python (one Lua call where
+-- frame_view + call took two, and an empty results/metadata table is made here): returns ctx, then
+-- what ``call`` returns.
+local function call_on_frame(limit_s, fn, frame_id, timestamp, encoding, source, width, height, image,
+                             results, metadata)
+  local ctx = frame_view(frame_id, timestamp, encoding, source, width, height, image, results or {},
+                         metadata or {})
+  return ctx, call(limit_s, fn, ctx)
+end
+-- ``call(limit_s, fn, outputs, ctx, state)`` with the outputs table (by position and by
+-- ``names[i]``) built here from the tensors passed after ``state``.
+local function call_with_outputs(limit_s, fn, names, ctx, state, ...)
+  local outputs = { ... }
+  for i = 1, #outputs do
+    local name = names[i]
+    if name ~= nil then outputs[name] = outputs[i] end
+  end
+  return call(limit_s, fn, outputs, ctx, state)
+end
 local function collect(full)
   if full then raw_collectgarbage("collect") else raw_collectgarbage("step") end
 end
@@ -379,6 +402,7 @@ _G.next = function(t, key)
   return nil
 end
 
-return { call = call, readonly = readonly, frame_view = frame_view, collect = collect, wrap_host = wrap_host,
+return { call = call, call_on_frame = call_on_frame, call_with_outputs = call_with_outputs,
+         readonly = readonly, frame_view = frame_view, collect = collect, wrap_host = wrap_host,
          compile = compile, rawget = rawget, list_view = list_view, view_source = view_source }
 """

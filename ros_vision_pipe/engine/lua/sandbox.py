@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,8 @@ class LuaScript:
             Tensor(np.zeros(0, np.uint8)), PATTERN_COST_LIMIT,
         )
         self._protected_call = helpers["call"]
+        self._call_on_frame = helpers["call_on_frame"]
+        self._call_with_outputs = helpers["call_with_outputs"]
         self.readonly = helpers["readonly"]
         self.frame_view = helpers["frame_view"]
         self._collect = helpers["collect"]
@@ -310,6 +312,25 @@ class LuaScript:
                 or ``ScriptInterruptedError`` when a limit stopped it or the pipeline closed.
             KeyboardInterrupt: Ctrl-C arrived while the script ran in the main thread.
         """
+        return self._outcome(self._limited(self._protected_call, name, frame_id, function, *args), name, frame_id)
+
+    def call_on_frame(self, function: Any, name: str, frame: tuple[Any, ...], frame_id: int) -> tuple[Any, Any]:
+        """``call(function, ctx)`` with ``ctx`` the read-only view of ``frame`` (the arguments of
+        ``frame_view``, None for an empty results or metadata table), built in the same call into
+        Lua. Returns ``(ctx, value)``; raises as ``call``."""
+        ctx, *returned = self._limited(self._call_on_frame, name, frame_id, function, *frame)
+        return ctx, self._outcome(tuple(returned), name, frame_id)
+
+    def call_with_outputs(self, function: Any, name: str, names: Any, ctx: Any, state: Any,
+                          outputs: Sequence[Any], frame_id: int) -> Any:
+        """``call(function, outputs, ctx, state)``, the ``outputs`` table (by position, and by
+        ``names[i]``, a Lua list) built in the same call into Lua; raises as ``call``."""
+        return self._outcome(
+            self._limited(self._call_with_outputs, name, frame_id, function, names, ctx, state, *outputs),
+            name, frame_id)
+
+    def _limited(self, helper: Any, name: str, frame_id: int | None, *args: Any) -> Any:
+        """Run a prelude call helper under the limits; its raw return values (a tuple or one value)."""
         with self.lock:
             if self._interrupted:
                 raise ScriptInterruptedError(
@@ -322,7 +343,7 @@ class LuaScript:
                 self.runtime.set_max_memory(self.limits.memory_bytes)
                 self._limit_active = True
             try:
-                returned = self._protected_call(self.limits.timeout_s, function, *args)
+                returned = helper(self.limits.timeout_s, *args)
             except lua.LuaMemoryError as error:
                 raise self._memory_error(name, frame_id) from error
             except (LuaError, AttributeError, TypeError, ValueError) as error:
@@ -335,6 +356,10 @@ class LuaScript:
             if self._keyboard_interrupt:
                 self._keyboard_interrupt = False
                 raise KeyboardInterrupt
+        return returned
+
+    def _outcome(self, returned: Any, name: str, frame_id: int | None) -> Any:
+        """The value of a ``call`` helper's ``ok, ...`` / ``false, message, kind``, or its error."""
         if not isinstance(returned, tuple):
             returned = (returned,)
         if returned[0]:

@@ -14,6 +14,10 @@ from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 
 
+#: Called with a frame's future once it is done (``ModeRunner.start``).
+DoneCallback = Callable[[Future[FrameResult]], None]
+
+
 class ModeRunner(Protocol):
     """Runs the models of a pipeline on frames, in one execution mode (docs/execution-modes.md).
 
@@ -23,11 +27,14 @@ class ModeRunner(Protocol):
     """
 
     def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
-              inline: bool = False) -> Future[FrameResult]:
+              inline: bool = False, on_done: DoneCallback | None = None) -> Future[FrameResult]:
         """Begin ``ctx`` without waiting; ``cancel`` abandons what has not run yet.
 
         ``inline`` asks for the lowest latency of one frame (``run``): each model runs its
-        three steps in one thread; modes that have no such shortcut ignore it.
+        three steps in one thread; modes that have no such shortcut ignore it. ``on_done`` is
+        attached to the future before any model starts: on the direct path the frame may end
+        inside ``start``, and ``on_done`` then runs as soon as the last model's result is in,
+        before the model's task has wound down (its garbage collection, its callback group).
         """
         ...
 

@@ -58,6 +58,7 @@ from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError, ScriptResultError, frame_suffix
 from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.model import Model
+from ros_vision_pipe.engine.modes.base import DoneCallback
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, OverflowPolicy, ResultStatus
 from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
@@ -283,7 +284,7 @@ class ParallelAsyncMode:
             return aggregator
 
     def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
-              inline: bool = False) -> Future[FrameResult]:
+              inline: bool = False, on_done: DoneCallback | None = None) -> Future[FrameResult]:
         """Dispatch ``ctx`` to the workers whose interval divides its frame index.
 
         Blocks while a ``drop_on_overflow = false`` (or lossless) worker's queue is full.
@@ -292,6 +293,7 @@ class ParallelAsyncMode:
             ctx: The frame.
             cancel: Set it to drop the frame wherever it has not run yet.
             inline: Ignored: the workers' queues are the mode (a frame waits its turn).
+            on_done: Attached to the future before any worker gets the frame.
 
         Returns:
             The frame's combined result, once the aggregator emits it.
@@ -302,6 +304,8 @@ class ParallelAsyncMode:
         aggregator = self._aggregator(ctx.source)
         scheduled = [w for w in self._dispatch_order if ctx.frame_id % self._intervals[w.name] == 0]
         slot = aggregator.open(ctx, [w.name for w in scheduled])
+        if on_done is not None:
+            slot.future.add_done_callback(on_done)
         try:
             if len(scheduled) > 1:  # the others see the last emitted frame's results
                 others = replace(ctx, results=aggregator.results_before(slot))

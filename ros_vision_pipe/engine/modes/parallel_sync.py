@@ -27,7 +27,7 @@ from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.model import Model
-from ros_vision_pipe.engine.modes.base import frame_result
+from ros_vision_pipe.engine.modes.base import DoneCallback, frame_result
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
@@ -95,7 +95,7 @@ class ParallelSyncMode:
             self._stats.add_depth_provider(stages.depths)
 
     def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
-              inline: bool = False) -> Future[FrameResult]:
+              inline: bool = False, on_done: DoneCallback | None = None) -> Future[FrameResult]:
         """Hand ``ctx`` to every model at once; the future completes after fusion.
 
         Args:
@@ -103,11 +103,14 @@ class ParallelSyncMode:
             cancel: Set it to abandon the frame (the future then fails).
             inline: Each model runs its three steps in one thread (lowest latency for one
                 frame; ``run``); otherwise consecutive frames overlap across the stages.
+            on_done: Attached to the future before any model starts.
 
         Returns:
             The frame's result, or the first model's error (fail-fast).
         """
         join = _FrameJoin(self._config, self._names, ctx, cancel or threading.Event())
+        if on_done is not None:
+            join.future.add_done_callback(on_done)
         for stages in self._stages:
             stages.submit(ModelJob(ctx, join.model_done, join.cancel, inline=inline))
         return join.future

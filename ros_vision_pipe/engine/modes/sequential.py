@@ -28,7 +28,7 @@ from ros_vision_pipe.engine.config import LoadedConfig
 from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import PipelineClosedError
 from ros_vision_pipe.engine.model import Model
-from ros_vision_pipe.engine.modes.base import frame_result
+from ros_vision_pipe.engine.modes.base import DoneCallback, frame_result
 from ros_vision_pipe.engine.records import FrameResult, ModelOutcome
 from ros_vision_pipe.engine.stages import ModelJob, ModelStages, close_all
 from ros_vision_pipe.engine.stats import StatsCollector
@@ -64,18 +64,21 @@ class SequentialMode:
         self._stages[0].room = callback
 
     def start(self, ctx: FrameContext, cancel: threading.Event | None = None, *,
-              inline: bool = False) -> Future[FrameResult]:
+              inline: bool = False, on_done: DoneCallback | None = None) -> Future[FrameResult]:
         """Hand ``ctx`` to the first model; each model's end hands it to the next.
 
         Args:
             ctx: The frame.
             cancel: Set it to abandon what has not run yet (the future then fails).
             inline: Run every step in the calling thread (the future is done on return).
+            on_done: Attached to the future before the first model starts.
 
         Returns:
             The frame's result after fusion, or the first error.
         """
         future: Future[FrameResult] = Future()
+        if on_done is not None:
+            future.add_done_callback(on_done)
         outcomes: dict[str, ModelOutcome] = {}
 
         def hand(stages: ModelStages) -> None:
