@@ -9,8 +9,8 @@ local SCORE_THRESHOLD = 0.5
 local LABELS = { "person" }
 
 function preprocess(ctx)
-  local rgb = vp.image(ctx, "rgb8")
-  return vp.expand_dims(vp.resize(rgb, 300, 300), 1)
+  -- the camera image as the model's input in one call: 300x300 (bilinear), RGB, [1, 300, 300, 3]
+  return vp.model_input(ctx.image, 300, 300, { src = ctx.encoding, dst = "rgb8" })
 end
 
 function postprocess(outputs, ctx)

@@ -20,9 +20,10 @@ from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 
-#: Lua's collector counts a tensor handle as a few bytes, whatever the array behind it: after a
-#: call that exposed at least this much array memory to the script, a full collection (about
-#: 0.2 ms) frees it now instead of frames later; smaller calls take one incremental step.
+#: Lua's collector counts a tensor handle as a few bytes, whatever the array behind it: once the
+#: arrays the script was shown (frames, outputs) since the last collection, plus those its handles
+#: still hold, reach this much, a full collection frees them (about 0.2 ms; a VGA frame's arrays
+#: take a few frames to get there, a large frame's none).
 FULL_COLLECT_BYTES = 4 * 1024 * 1024
 
 T = TypeVar("T")
@@ -56,9 +57,9 @@ class Prepared:
     feeds: dict[str, np.ndarray]
     state: Any = None
     #: The Lua view of the frame preprocess saw, reused by postprocess while the frame's
-    #: results and metadata are unchanged (``Model.lua_context``); with their sizes then.
+    #: results are unchanged (``Model.lua_context``); with their count then.
     lua_ctx: Any = None
-    lua_ctx_sizes: tuple[int, int] = (0, 0)
+    lua_ctx_results: int = 0
 
 
 def _describe(array: np.ndarray) -> str:
@@ -118,6 +119,7 @@ class Model:
         self._last_feed: tuple[tuple[int, ...], np.dtype] | None = None  # shape and dtype of the last feed checked
         self._output_names = [s.name for s in session.outputs]
         self._lua_output_names = script.runtime.table_from(self._output_names)
+        self._uncollected = 0  # bytes of arrays shown to the script since its last collection
 
     @classmethod
     def load(
@@ -151,12 +153,12 @@ class Model:
     # -- the three steps -------------------------------------------------------------
 
     def _frame_fields(self, ctx: FrameContext) -> tuple[Any, ...]:
-        """The arguments of the prelude's ``frame_view`` for ``ctx`` (None: an empty table)."""
-        width, height = ctx.original_size
-        script = self.script
-        return (ctx.frame_id, ctx.timestamp, ctx.encoding, ctx.source, width, height, Tensor(ctx.image),
-                script.to_lua(ctx.results) if ctx.results else None,
-                script.to_lua(ctx.metadata) if ctx.metadata else None)
+        """The arguments of the prelude's ``frame_view`` for ``ctx`` (results None: an empty table;
+        the metadata is made in Lua from the source and size)."""
+        shape = ctx.image.shape
+        results = ctx.results
+        return (ctx.frame_id, ctx.timestamp, ctx.encoding, ctx.source, shape[1], shape[0], Tensor(ctx.image),
+                self.script.to_lua(results) if results else None)
 
     def lua_context(self, ctx: FrameContext) -> Any:
         """Build the read-only Lua view of ``ctx`` for this model's runtime."""
@@ -179,14 +181,13 @@ class Model:
                     value, state = returned, None
                 if value is None:
                     return None
-                prepared = Prepared(self._feeds(value, ctx.frame_id), state, lua_ctx,
-                                    (len(ctx.results), len(ctx.metadata)))
+                prepared = Prepared(self._feeds(value, ctx.frame_id), state, lua_ctx, len(ctx.results))
                 ended = False
                 return prepared
             finally:
                 returned = value = lua_ctx = None
-                if ended or ctx.image.nbytes >= FULL_COLLECT_BYTES:
-                    self.script.collect(full=ctx.image.nbytes >= FULL_COLLECT_BYTES)
+                if ended or ctx.image.nbytes >= FULL_COLLECT_BYTES:  # no postprocess to collect after
+                    self._shown(ctx.image.nbytes)
 
     def _feeds(self, value: Any, frame_id: int) -> dict[str, np.ndarray]:
         if isinstance(value, Tensor) and self._single_input is not None:
@@ -284,7 +285,7 @@ class Model:
             returned = None
             try:
                 lua_ctx = prepared.lua_ctx
-                if lua_ctx is None or prepared.lua_ctx_sizes != (len(ctx.results), len(ctx.metadata)):
+                if lua_ctx is None or prepared.lua_ctx_results != len(ctx.results):
                     lua_ctx = self.lua_context(ctx)
                 returned = self.script.call_with_outputs(
                     self._postprocess, "postprocess", self._lua_output_names, lua_ctx, prepared.state,
@@ -301,8 +302,13 @@ class Model:
                     self.collect_frame(outputs, ctx)
 
     def collect_frame(self, outputs: Sequence[np.ndarray], ctx: FrameContext) -> None:
-        """Release the arrays the script's handles held for this frame (Lua garbage collection: a
-        step, or a full cycle when the frame's arrays are large)."""
-        exposed = sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes
+        """Count the arrays the script was shown for this frame; release them with the earlier
+        ones (a full Lua garbage collection) once they add up to ``FULL_COLLECT_BYTES``."""
+        self._shown(sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes)
+
+    def _shown(self, nbytes: int) -> None:
         with self.script.lock:
-            self.script.collect(full=exposed >= FULL_COLLECT_BYTES)
+            self._uncollected += nbytes
+            if self._uncollected + self.script.held_bytes >= FULL_COLLECT_BYTES:
+                self._uncollected = 0
+                self.script.collect(full=True)

@@ -319,28 +319,47 @@ def fused_result_fields(
             (with ``result.error`` as ``error`` when the frame was dropped), ``STATUS_ERROR`` with
             ``result.error`` (frame-level failure), or ``STATUS_SKIPPED``. Defaults to the outcomes.
     """
-    if header is None:
-        header = result.stamp if result.stamp is not None else header_fields(result.timestamp)
-    names = list(result.outcomes) if models is None else list(models)
-    frame, source = result.frame_id, result.source
-    outcomes = [result.outcomes.get(name) or _missing_outcome(result, name) for name in names]
-    if result.has_fused:
-        fused_name = "aggregator" if result.mode is Mode.PARALLEL_ASYNC else "fusion"
-        fused = model_result_fields(ModelOutcome(fused_name, ResultStatus.OK, result.fused, frame),
-                                    header=header, frame_index=frame, source=source)
-    else:  # no fusion/aggregator: the field stays default-initialised (empty model, no status claim)
-        fused = default_model_result_fields()
-    return {
-        "header": header,
-        "frame_index": int(frame),
-        "source": source,
-        "mode": result.mode.value,
-        "results": [model_result_fields(o, header=header, frame_index=frame, source=source) for o in outcomes],
-        "has_fused": bool(result.has_fused),
-        "fused": fused,
-        "config_generation": 0,
-        "config_hash": "",
-    }
+    frame = _FrameFields(result, header, models)
+    return frame.fused({name: frame.model(name) for name in frame.names})
+
+
+class _FrameFields:
+    """The message fields of one frame, each model's made when first asked for."""
+
+    def __init__(self, result: FrameResult, header: Any, models: Sequence[str] | None) -> None:
+        if header is None:
+            header = result.stamp if result.stamp is not None else header_fields(result.timestamp)
+        self.result = result
+        self.header = header
+        self.names = tuple(result.outcomes) if models is None else tuple(models)
+
+    def model(self, name: str) -> dict[str, Any]:
+        """``ModelResult`` fields of ``name`` (see ``fused_result_fields`` for a model without an outcome)."""
+        result = self.result
+        outcome = result.outcomes.get(name) or _missing_outcome(result, name)
+        return model_result_fields(outcome, header=self.header, frame_index=result.frame_id, source=result.source)
+
+    def fused(self, results: Mapping[str, Any]) -> dict[str, Any]:
+        """``FusedResult`` fields, with ``results`` (model name -> fields or message) in order."""
+        result, header = self.result, self.header
+        frame, source = result.frame_id, result.source
+        if result.has_fused:
+            fused_name = "aggregator" if result.mode is Mode.PARALLEL_ASYNC else "fusion"
+            fused = model_result_fields(ModelOutcome(fused_name, ResultStatus.OK, result.fused, frame),
+                                        header=header, frame_index=frame, source=source)
+        else:  # no fusion/aggregator: the field stays default-initialised (empty model, no status claim)
+            fused = default_model_result_fields()
+        return {
+            "header": header,
+            "frame_index": int(frame),
+            "source": source,
+            "mode": result.mode.value,
+            "results": [results[name] for name in self.names],
+            "has_fused": bool(result.has_fused),
+            "fused": fused,
+            "config_generation": 0,
+            "config_hash": "",
+        }
 
 
 # -- building messages --------------------------------------------------------------------
@@ -368,7 +387,7 @@ def fill(factory: MessageFactory, type_name: str, fields: Mapping[str, Any],
 
 
 class FrameMessages:
-    """The messages published for one frame, each built when first asked for.
+    """The messages published for one frame, each built (fields included) when first asked for.
 
     A publisher nobody subscribes to needs no message: the node asks only for the ones it sends.
 
@@ -376,20 +395,21 @@ class FrameMessages:
         names: The models, in configuration order.
     """
 
-    def __init__(self, fields: Mapping[str, Any], factory: MessageFactory) -> None:
-        """Messages of the frame described by ``fields`` (``fused_result_fields``), built by ``factory``."""
-        self._fields = fields
+    def __init__(self, frame: _FrameFields, factory: MessageFactory) -> None:
+        """Messages of ``frame``, built by ``factory`` (``frame_messages``)."""
+        self._frame = frame
         self._factory = factory
-        self._items = {item["model"]: item for item in fields["results"]}
         self._built: dict[str, Any] = {}
         self._fused: Any = None
-        self.names = tuple(self._items)
+        self.names = frame.names
 
     def model(self, name: str) -> Any:
         """The ``ModelResult`` of ``name`` (the same object on every call)."""
         message = self._built.get(name)
         if message is None:
-            message = self._built[name] = fill(self._factory, MODEL_RESULT, self._items[name])
+            if name not in self.names:
+                raise KeyError(name)
+            message = self._built[name] = fill(self._factory, MODEL_RESULT, self._frame.model(name))
         return message
 
     @property
@@ -401,16 +421,15 @@ class FrameMessages:
     def fused(self) -> Any:
         """The ``FusedResult``; its ``results`` are the same objects as ``model()``'s."""
         if self._fused is None:
-            self._fused = fill(self._factory, FUSED_RESULT,
-                               {**self._fields, "results": [self.model(name) for name in self.names]})
+            self._fused = fill(self._factory, FUSED_RESULT, self._frame.fused(self.models))
         return self._fused
 
 
 def frame_messages(
     result: FrameResult, factory: MessageFactory, *, header: Any = None, models: Sequence[str] | None = None
 ) -> FrameMessages:
-    """The messages of a frame (arguments as ``fused_result_fields``), built on demand."""
-    return FrameMessages(fused_result_fields(result, header=header, models=models), factory)
+    """The messages of a frame (arguments as ``fused_result_fields``), each built on demand."""
+    return FrameMessages(_FrameFields(result, header, models), factory)
 
 
 __all__ = [

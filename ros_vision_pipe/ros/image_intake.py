@@ -1,15 +1,17 @@
 """Reading the node's camera messages from their serialized bytes, and taking the waiting ones.
 
-The node subscribes with ``raw=True``: rclpy hands over the serialized message and rosbags reads
-it in place, through a ``memoryview``, so the pixels stay in the buffer rclpy took (slicing the
-bytes would copy them, and rclpy's own conversion copies them twice: docs/performance.md,
-"Second round"). A payload that is no ``sensor_msgs/Image`` / ``CompressedImage`` (any DDS peer
+The node subscribes with ``raw=True``: rclpy hands over the serialized message, which is read
+in place, so the pixels stay in the buffer rclpy took (rclpy's own conversion copies them twice:
+docs/performance.md, "Second round"). A ``sensor_msgs/Image`` is read by ``_read_image`` (its
+layout is fixed: a few ``struct`` reads); anything else, ``CompressedImage`` included, by rosbags
+through a ``memoryview`` (slicing the bytes would copy them). A payload that is no ``sensor_msgs/Image`` / ``CompressedImage`` (any DDS peer
 can send one) becomes a frame whose decoding fails with ``ImageDecodeError``, rejected and counted
 like any bad image.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple, NoReturn
@@ -44,6 +46,61 @@ def _fail(error: ImageDecodeError) -> NoReturn:
     raise error
 
 
+_UINT32 = {b"\x00": struct.Struct(">I"), b"\x01": struct.Struct("<I")}
+_STAMP = {b"\x00": struct.Struct(">iI"), b"\x01": struct.Struct("<iI")}
+
+
+class _ImageFields(NamedTuple):
+    sec: int
+    nanosec: int
+    frame_id: str
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: memoryview
+
+
+def _read_image(raw: bytes) -> _ImageFields | None:
+    """The fields of a serialized ``sensor_msgs/Image`` (plain CDR, either byte order), its pixels a
+    view of ``raw``; None for anything else (rosbags then reads it and names the problem).
+
+    The layout is fixed: stamp (int32, uint32), frame_id (string), height, width (uint32), encoding
+    (string), is_bigendian (uint8), step (uint32), data (uint32 length + bytes); every uint32 is
+    aligned to 4 bytes from the end of the 4-byte encapsulation header.
+    """
+    view = memoryview(raw)
+    if len(view) < 12 or view[0] != 0 or view[1] > 1:
+        return None
+    kind = bytes(view[1:2])
+    uint32 = _UINT32[kind].unpack_from
+    try:
+        sec, nanosec = _STAMP[kind].unpack_from(view, 4)
+        offset, strings = 12, []
+        for _ in range(2):  # frame_id, then (after height and width) encoding
+            length = uint32(view, offset)[0]
+            end = offset + 4 + length
+            if length == 0 or end > len(view) or view[end - 1] != 0:
+                return None
+            strings.append(str(view[offset + 4:end - 1], "utf-8"))
+            offset = end
+            if len(strings) == 1:
+                offset = (offset + 3) & ~3
+                height, width = uint32(view, offset)[0], uint32(view, offset + 4)[0]
+                offset += 8
+        is_bigendian = view[offset]
+        offset = (offset + 4) & ~3  # the uint32 after the uint8
+        step, size = uint32(view, offset)[0], uint32(view, offset + 4)[0]
+    except (struct.error, IndexError, UnicodeDecodeError):
+        return None
+    start = offset + 8
+    if start + size != len(view):
+        return None
+    return _ImageFields(sec, nanosec, strings[0], height, width, strings[1], is_bigendian, step,
+                        view[start:])
+
+
 class ImageReader:
     """Reads the messages of one input: ``sensor_msgs/Image`` (decoded to ``image_format``) or,
     for a ``.../compressed`` topic, ``sensor_msgs/CompressedImage``. Built once per subscription.
@@ -63,6 +120,12 @@ class ImageReader:
     def read(self, raw: bytes) -> RawFrame:
         """The header, pixel size and decoding of a serialized message (never raises: a payload that
         cannot be read decodes to an ``ImageDecodeError`` naming the type and the reason)."""
+        fields = None if self.compressed else _read_image(raw)
+        if fields is not None:  # the common case, read here in a few microseconds
+            header = Header(stamp=Time(sec=fields.sec, nanosec=fields.nanosec), frame_id=fields.frame_id)
+            return RawFrame(header, len(fields.data), lambda: decode_raw(
+                fields.height, fields.width, fields.encoding, fields.is_bigendian, fields.step, fields.data,
+                self.image_format))
         try:
             msg: Any = _CDR.deserialize_cdr(memoryview(raw), self._type)
         except Exception as error:  # rosbags raises several types on bytes that are not this type

@@ -43,8 +43,8 @@ from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, dete
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
-from ros_vision_pipe.ros.executors import WaitThreadGroup
 from ros_vision_pipe.ros.image_intake import ImageReader, take_waiting
+from ros_vision_pipe.ros.intake_loop import IntakeGroup, IntakeLoop
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
@@ -209,8 +209,9 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     def _activate(self) -> None:
         """Subscribe to the inputs; start the /diagnostics and input-watch timers (steady clock)."""
-        # intake group: decode + enqueue only (never waits for a model); one image at a time.
-        self.intake_group = WaitThreadGroup()
+        # intake: the image subscriptions are taken by the node's own intake thread (intake_loop.py),
+        # one image at a time; their QoS event handlers run in the intake group in the executor.
+        self.intake_group = IntakeGroup()
         self.input_qos = qos = self.config.input_qos()
         self.silent_inputs = SilentInputs(self.config.image_topics, self.config.silent_input_s)
         for topic in self.config.image_topics:
@@ -220,6 +221,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
                 CompressedImage if compressed else Image, topic, partial(self._on_image, topic=topic),
                 qos, callback_group=self.intake_group, event_callbacks=self.qos_events.subscription(
                     topic, qos, message_lost=partial(self._message_lost, topic)), raw=True)
+        self.intake = IntakeLoop(self.context, self._on_image)  # type: ignore[attr-defined]
+        self.intake.watch(self.image_subscriptions)
         # diagnostics group: reads counters and the graph only; in parallel with everything. A steady
         # clock: with use_sim_time (bag playback) a ROS-time timer would stop whenever /clock does.
         self.diagnostics_group = MutuallyExclusiveCallbackGroup()
@@ -235,6 +238,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
     def _deactivate(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
         """Stop intake (subscriptions and timers destroyed), then wait for the frames taken to be published."""
         self._active = False
+        self._stop_intake()
         for subscription in self.image_subscriptions.values():
             self.destroy_subscription(subscription)  # type: ignore[attr-defined]
         self.image_subscriptions = {}
@@ -456,7 +460,14 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         if runner is not None:
             runner.close()  # queued model tasks are cancelled
         if self.pipeline is not None:
-            self.pipeline.close()
+            self.pipeline.close()  # a frame the intake thread runs is interrupted
+        self._stop_intake()
+
+    def _stop_intake(self) -> None:
+        """End the intake thread (after the frame it is running, if any)."""
+        intake, self.intake = getattr(self, "intake", None), None
+        if intake is not None:
+            intake.close()
 
 
 __all__ = ["FrameStamp", "PipelineNodeCore", "ReloadError"]

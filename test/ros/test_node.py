@@ -240,8 +240,8 @@ def test_a_slow_model_blocks_neither_image_intake_nor_parameter_calls(context, s
 
 
 def test_a_flood_of_frames_for_a_quick_model_leaves_parameter_calls_answered(context, spin, bikes, person_config) -> None:
-    # the intake callback runs the frames itself on the executor's wait thread, taking what arrives
-    # meanwhile; it gives the executor back after SERVE_MAX_S, so other callbacks still get their turn
+    # the intake thread runs the frames itself, taking what arrives meanwhile; the executor's threads
+    # answer parameter calls in parallel (and intake looks at the wait set again after SERVE_MAX_S)
     node = make_node(context, person_config, image_topics=["/cam"], qos__reliable=True, qos__depth=150)
     probe = Probe(context)
     person = probe.listen(ModelResult, "/vision_pipeline/person/result")
@@ -282,23 +282,23 @@ class ThreadRecordingSession(SlowSession):
         return super().run(feeds)
 
 
-def test_a_quick_model_runs_each_frame_in_the_intake_callback_on_the_executors_wait_thread(
-        context, spin, bikes, person_config) -> None:
+def test_a_quick_model_runs_each_frame_in_the_intake_thread(context, spin, bikes, person_config) -> None:
     threads: list[str] = []
     node = PipelineNode(context=context, session_factory=lambda spec, n, spinning: ThreadRecordingSession(
         onnx_session_factory(spec, n, spinning), threads), parameter_overrides=[
         Parameter("config_file", value=str(person_config)), Parameter("image_topics", value=["/cam"])])
     probe = Probe(context)
     person = probe.listen(ModelResult, "/vision_pipeline/person/result")
-    spin(node, probe.node, threads=node.executor_threads + 1)  # the executor's wait thread is "test-spin"
+    spin(node, probe.node, threads=node.executor_threads + 1)
     publisher = probe.publisher(Image, "/cam", reliable=True)
     assert wait_for(lambda: node.model_publishers["person"].get_subscription_count() > 0)
+    intake = node.intake.thread.name
     for index in range(6):
         publisher.publish(image_message(bikes[5], "bgr8", f"f{index}", index))
         assert wait_for(lambda n=index: len(person) > n, timeout=10), f"no result for frame {index}"
     # the first frame goes to the model's own group on a pool thread (no task of it timed yet); from
-    # then on the quick model runs in the intake callback, which the executor runs on its wait thread
-    assert threads[0] != "test-spin" and threads[1:] == ["test-spin"] * 5
+    # then on the quick model runs where the frame was taken: the node's intake thread (intake_loop.py)
+    assert intake == "image intake" and threads[0].startswith("ThreadPoolExecutor") and threads[1:] == [intake] * 5
     assert [m.header.frame_id for m in person] == [f"f{i}" for i in range(6)]
     assert [m.frame_index for m in person] == list(range(6))
     assert len(person[5].detections) == 1  # the cyclist, as on any path

@@ -36,25 +36,23 @@ _PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def _bind(script: LuaScript, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with Lua arguments made Python (a tensor handle gives its array) and its result
+    made Lua (a new array becomes a handle the script holds); one Python frame for the common case."""
+    hold, from_lua, to_lua = script.hold, script.from_lua, script.to_lua
 
     def converted(item: Any) -> Any:
         if type(item) is np.ndarray:  # the common result: a new array, held as a handle
-            return script.hold(Tensor(item))
-        value = script.to_lua(item)
+            return hold(Tensor(item))
+        value = to_lua(item)
         if isinstance(value, Tensor):  # a new array the script holds: counted against its memory limit
-            script.hold(value)
+            hold(value)
         return value
 
-    def argument(arg: Any) -> Any:
-        kind = type(arg)
-        if kind is Tensor:
-            return arg.array
-        if kind in _PLAIN:
-            return arg
-        return script.from_lua(arg)
-
     def call(*args: Any) -> Any:
-        result = function(*[argument(arg) for arg in args])
+        result = function(*[arg.array if type(arg) is Tensor else arg if type(arg) in _PLAIN else from_lua(arg)
+                            for arg in args])
+        if type(result) is np.ndarray:
+            return hold(Tensor(result))
         if isinstance(result, tuple):
             return tuple(converted(item) for item in result)
         return converted(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 #: Default time limit of one script call (config chunk, preprocess, postprocess, fusion,
 #: aggregator), milliseconds.
@@ -32,12 +33,12 @@ class ScriptLimits:
     timeout_ms: int = DEFAULT_SCRIPT_TIMEOUT_MS
     memory_mb: int = DEFAULT_SCRIPT_MEMORY_MB
 
-    @property
+    @cached_property  # read on every call into a script and every vp call: computed once
     def timeout_s(self) -> float:
         """The time limit in seconds."""
         return self.timeout_ms / 1000.0
 
-    @property
+    @cached_property
     def memory_bytes(self) -> int:
         """The memory limit in bytes."""
         return self.memory_mb * 1024 * 1024

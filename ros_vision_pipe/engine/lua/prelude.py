@@ -243,11 +243,12 @@ end
 
 -- The read-only ``ctx`` a model's preprocess/postprocess gets (``Model.lua_context``), built here
 -- in one call rather than field by field from Python.
-local function frame_view(frame_id, timestamp, encoding, source, width, height, image, results, metadata)
+-- ``metadata`` is the spec's {source, original_size}, made here from the fields it repeats.
+local function frame_view(frame_id, timestamp, encoding, source, width, height, image, results)
   return readonly({
     frame_id = frame_id, timestamp = timestamp, encoding = encoding, source = source,
     original_size = { width, height }, width = width, height = height,
-    results = results, metadata = metadata, image = image,
+    results = results or {}, metadata = { source = source, original_size = { width, height } }, image = image,
   }, "ctx")
 end
 
@@ -306,12 +307,10 @@ local function call(limit_s, fn, ...)
 end
 
 -- ``call`` with the frame's ``ctx`` built in the same crossing from Python (one Lua call where
--- frame_view + call took two, and an empty results/metadata table is made here): returns ctx, then
--- what ``call`` returns.
-local function call_on_frame(limit_s, fn, frame_id, timestamp, encoding, source, width, height, image,
-                             results, metadata)
-  local ctx = frame_view(frame_id, timestamp, encoding, source, width, height, image, results or {},
-                         metadata or {})
+-- frame_view + call took two, and an empty results table is made here): returns ctx, then what
+-- ``call`` returns.
+local function call_on_frame(limit_s, fn, frame_id, timestamp, encoding, source, width, height, image, results)
+  local ctx = frame_view(frame_id, timestamp, encoding, source, width, height, image, results)
   return ctx, call(limit_s, fn, ctx)
 end
 -- ``call(limit_s, fn, outputs, ctx, state)`` with the outputs table (by position and by

@@ -22,6 +22,7 @@ from ros_vision_pipe.engine.vision import (
     elementwise,
     image,
     layout,
+    model_input,
     reductions,
     tensor,
     text,
@@ -40,6 +41,8 @@ VP_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "crop_boxes": image.crop_boxes,
         # crop_batch.py
         "crop_batch": crop_batch.crop_batch,
+        # model_input.py
+        "model_input": model_input.model_input,
         # tensor.py
         "normalize": tensor.normalize,
         "astype": tensor.astype,
