@@ -74,6 +74,23 @@ def _keypoint_columns(fields: Any, depth: int, op: str) -> dict[str, int]:
     return columns
 
 
+def _ids_and_labels(raw_ids: NDArray[Any] | None, class_ids: Any, labels: Any, count: int,
+                    op: str) -> tuple[NDArray[np.int64], list[str]]:
+    """The int64 class ids (-1: none) and the label of each detection (``detections``' rules)."""
+    ids = np.full(count, -1, dtype=np.int64)
+    if raw_ids is not None:
+        if raw_ids.dtype.kind == "f" and not np.all(np.mod(raw_ids, 1) == 0):
+            raise fail(op, f"class_ids must be integers, got {describe(class_ids)}")
+        ids = raw_ids.astype(np.int64)
+    if labels is not None and not isinstance(labels, (list, Mapping)):
+        raise fail(op, f"labels must be an array or a key table of names, got {describe(labels)}")
+    if labels is not None and raw_ids is None:
+        if not (isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)):
+            raise fail(op, f"labels without class_ids must be a single name, got {describe(labels)}")
+        return ids, [labels[0]] * count
+    return ids, ["" if labels is None else _label_for(int(class_id), labels, op) for class_id in ids.tolist()]
+
+
 def detections(
     boxes: Any,
     scores: Any = None,
@@ -126,20 +143,8 @@ def detections(
     xyxy = as_boxes_2d(boxes, op, exact=True)
     count = len(xyxy)
     score = np.full(count, math.nan) if scores is None else as_per_box(scores, count, op, "scores", np.float64)
-    ids = np.full(count, -1, dtype=np.int64)
-    if class_ids is not None:
-        raw_ids = as_per_box(class_ids, count, op, "class_ids")
-        if raw_ids.dtype.kind == "f" and not np.all(np.mod(raw_ids, 1) == 0):
-            raise fail(op, f"class_ids must be integers, got {describe(class_ids)}")
-        ids = raw_ids.astype(np.int64)
-    if labels is not None and not isinstance(labels, (list, Mapping)):
-        raise fail(op, f"labels must be an array or a key table of names, got {describe(labels)}")
-    if labels is not None and class_ids is None:
-        if not (isinstance(labels, list) and len(labels) == 1 and isinstance(labels[0], str)):
-            raise fail(op, f"labels without class_ids must be a single name, got {describe(labels)}")
-        names = [labels[0]] * count
-    else:
-        names = ["" if labels is None else _label_for(int(class_id), labels, op) for class_id in ids.tolist()]
+    raw_ids = None if class_ids is None else as_per_box(class_ids, count, op, "class_ids")
+    ids, names = _ids_and_labels(raw_ids, class_ids, labels, count, op)
     points: list[list[list[float]]] | None = None
     if keypoints is not None:
         array = as_array(keypoints, op, "keypoints", dtype=np.float64)
@@ -242,8 +247,10 @@ def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) ->
         sx = as_float(factors[0], op, "scale")
         sy = sx if len(factors) == 1 else as_float(factors[1], op, "scale")
         xyxy = xyxy * np.asarray([sx, sy, sx, sy], dtype=xyxy.dtype)
+    # vp.detections' result, without checking again what was checked above
     class_ids = None if class_array is None else class_array[order]
-    return detections(xyxy, score_array[order], class_ids, opts.get("labels"))
+    ids, names = _ids_and_labels(class_ids, opts.get("class_ids"), opts.get("labels"), len(order), "detections")
+    return detection_tables(xyxy.tolist(), score_array[order].astype(np.float64).tolist(), ids.tolist(), names)
 
 
 def heatmap_peaks(
