@@ -214,26 +214,29 @@ def decode_raw(
     if buffer.dtype != np.uint8:
         buffer = buffer.view(np.uint8)
     size = int(buffer.size)
-    what = _describe(encoding, height, width, step, size)
+
+    def what() -> str:  # for the messages: formatted only when one is raised
+        return _describe(encoding, height, width, step, size)
+
     layout = RAW_LAYOUTS.get(encoding)
     if layout is None:
-        raise ImageDecodeError(f"unsupported image encoding ({what}); expected one of {sorted(RAW_LAYOUTS)}")
+        raise ImageDecodeError(f"unsupported image encoding ({what()}); expected one of {sorted(RAW_LAYOUTS)}")
     target = layout.output_encoding(image_format)
     if not target:
         raise ImageDecodeError(
-            f"encoding {encoding!r} is not an 8-bit image ({what}); set the input's image_format to "
+            f"encoding {encoding!r} is not an 8-bit image ({what()}); set the input's image_format to "
             f"{ImageFormat.NATIVE.value!r} to pass it to the scripts as a {np.dtype(layout.dtype).name} tensor")
     if height <= 0 or width <= 0:
-        raise ImageDecodeError(f"empty image ({what})")
+        raise ImageDecodeError(f"empty image ({what()})")
     row = width * layout.channels * layout.bytes_per_channel
     if step < row:
-        raise ImageDecodeError(f"step is shorter than a row of {row} B ({what})")
+        raise ImageDecodeError(f"step is shorter than a row of {row} B ({what()})")
     if step % layout.bytes_per_channel:
-        raise ImageDecodeError(f"step is not a multiple of the {layout.bytes_per_channel}-byte channel ({what})")
+        raise ImageDecodeError(f"step is not a multiple of the {layout.bytes_per_channel}-byte channel ({what()})")
     if size != step * height:
-        raise ImageDecodeError(f"data size is not step * height = {step * height} B ({what})")
+        raise ImageDecodeError(f"data size is not step * height = {step * height} B ({what()})")
     if layout.kind is Kind.YUV422 and width % 2:
-        raise ImageDecodeError(f"yuv422 needs an even width ({what})")
+        raise ImageDecodeError(f"yuv422 needs an even width ({what()})")
     image, copied = _channels_view(buffer, layout, height, width, step, bool(is_bigendian))
     if layout.kind is not Kind.PLAIN:  # cv_bridge: cvtColor(code), then convertTo(8U, 255/65535) if 16-bit
         image = cv2.cvtColor(image if layout.kind is Kind.YUV422 else image[:, :, 0], getattr(cv2, layout.cv_code))

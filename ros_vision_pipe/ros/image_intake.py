@@ -122,7 +122,8 @@ class ImageReader:
         cannot be read decodes to an ``ImageDecodeError`` naming the type and the reason)."""
         fields = None if self.compressed else _read_image(raw)
         if fields is not None:  # the common case, read here in a few microseconds
-            header = Header(stamp=Time(sec=fields.sec, nanosec=fields.nanosec), frame_id=fields.frame_id)
+            header = Header(frame_id=fields.frame_id)  # its default stamp filled in: one Time made, not two
+            header.stamp.sec, header.stamp.nanosec = fields.sec, fields.nanosec
             return RawFrame(header, len(fields.data), lambda: decode_raw(
                 fields.height, fields.width, fields.encoding, fields.is_bigendian, fields.step, fields.data,
                 self.image_format))
