@@ -210,3 +210,17 @@ def test_a_dropped_frame_reports_its_models_as_skipped_with_the_reason() -> None
     reason = "frame 5 of '/cam' was dropped before main model 'det' ran it (full queue or cancelled)"
     fields = fused_result_fields(frame({}, error=reason, dropped=True, mode=Mode.PARALLEL_ASYNC), models=["det"])
     assert [(r["status"], r["error"]) for r in fields["results"]] == [(1, reason)]
+
+
+def test_a_detection_list_from_vp_maps_as_its_rows_would_through_the_parser() -> None:
+    from ros_vision_pipe.engine.vision.detections import detections
+
+    boxes = np.array([[1.5, 2.0, 30.25, 40.0], [5.0, 6.0, 7.0, 8.0]], dtype=np.float32)
+    keypoints = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    for listed in (detections(boxes, np.array([0.9, 0.25]), np.array([2, 1]), ["cat", "dog"], keypoints,
+                              ["x", "y", "score"]),
+                   detections(boxes, None, None, ["person"]), detections(np.zeros((0, 4)), [])):
+        fast = payload_fields({"detections": listed, "n": len(listed)})
+        parsed = payload_fields({"detections": [dict(row) for row in listed], "n": len(listed)})
+        assert json.dumps(fast, default=str) == json.dumps(parsed, default=str)
+        assert len(fast["detections"]) == len(listed)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, ResultStatus
 from ros_vision_pipe.engine.vision._args import VisionOpError
-from ros_vision_pipe.engine.vision.formats import Detection
+from ros_vision_pipe.engine.vision.formats import Detection, DetectionList
 from ros_vision_pipe.messages.factories import RCLPY_FACTORY, MessageFactory, RosbagsFactory, rclpy_factory
 
 FUSED_RESULT = "ros_vision_pipe/msg/FusedResult"
@@ -113,6 +113,17 @@ def _detection(value: Any, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
         "keypoints": [{"x": k.x, "y": k.y, "z": k.z, "score": k.score} for k in detection.keypoints or ()],
     }
     return fields, {k: v for k, v in value.items() if k not in _DETECTION_KEYS}
+
+
+def _listed_detection(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``Detection`` fields of a row of a ``DetectionList``: made by ``detection_tables`` from
+    checked columns (floats, an int, a string, keypoint rows), so nothing to parse or leave over."""
+    box = value["box"]
+    return {
+        "x_min": box["x1"], "y_min": box["y1"], "x_max": box["x2"], "y_max": box["y2"],
+        "score": value["score"], "class_id": value["class_id"], "label": value["label"],
+        "keypoints": list(value.get("keypoints") or ()),
+    }
 
 
 def _classification(value: Any, what: str) -> dict[str, Any]:
@@ -220,6 +231,9 @@ def payload_fields(value: Any, header: Any = None) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     for key, item in value.items():
         if key == "detections":
+            if type(item) is DetectionList:  # vp.detections' own rows, as the script got them
+                fields["detections"] = [_listed_detection(d) for d in item]
+                continue
             if not isinstance(item, (list, tuple)):
                 raise ResultMappingError(f"detections must be a list, got {_show(item)}")
             pairs = [_detection(d, f"detections[{i + 1}]") for i, d in enumerate(item)]
