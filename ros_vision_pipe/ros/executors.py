@@ -26,10 +26,8 @@ the round trip through the wait set (trigger -> ``rcl_wait`` wakes -> handler ->
 model task queues (task_runner.py) use it when a model's group is idle: one frame's hand-off to
 its model then costs a thread-pool submit instead of an executor pass (docs/performance.md).
 
-Callbacks of a ``WaitThreadGroup`` (the node's image intake) run on the executor's own wait
-thread, as in a ``SingleThreadedExecutor``: no hand-off at all, and no pass of the wait loop
-beside the callback, which on 2 cores slowed the frame it ran beside. Only for short callbacks:
-meanwhile the executor hands out nothing else (the node bounds its intake callback, node_core.py).
+The node's image intake does not go through the executor at all: its own thread waits on the
+image subscriptions (intake_loop.py).
 """
 
 from __future__ import annotations
@@ -39,19 +37,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rclpy import executors
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 
 #: Seconds between checks for shutdown (or the caller's condition) while every pool thread is busy.
 HANDOFF_POLL_S = 0.01
-
-
-class WaitThreadGroup(MutuallyExclusiveCallbackGroup):
-    """A mutually exclusive callback group whose callbacks ``MultiThreadedExecutor`` runs on its own
-    wait thread, as a ``SingleThreadedExecutor`` would: no hand-off to a pool thread, and no pass of
-    the wait loop concurrently with the callback. Meanwhile the loop waits: for short callbacks only
-    (the node's image intake). Other executors treat it as a plain mutually exclusive group.
-    """
 
 
 class MultiThreadedExecutor(executors.MultiThreadedExecutor):
@@ -70,13 +59,6 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
             handler, entity, _ = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
         except (executors.ExternalShutdownException, executors.ShutdownException,
                 executors.TimeoutException, executors.ConditionReachedException):
-            return
-        if isinstance(getattr(entity, "callback_group", None), WaitThreadGroup):
-            handler()  # as a SingleThreadedExecutor would: no hand-off to a pool thread
-            if handler.done():
-                handler.result()  # raise any exceptions
-            else:
-                self._futures.append(handler)
             return
         started = threading.Event()
 

@@ -4,9 +4,9 @@ The node subscribes with ``raw=True``: rclpy hands over the serialized message, 
 in place, so the pixels stay in the buffer rclpy took (rclpy's own conversion copies them twice:
 docs/performance.md, "Second round"). A ``sensor_msgs/Image`` is read by ``_read_image`` (its
 layout is fixed: a few ``struct`` reads); anything else, ``CompressedImage`` included, by rosbags
-through a ``memoryview`` (slicing the bytes would copy them). A payload that is no ``sensor_msgs/Image`` / ``CompressedImage`` (any DDS peer
-can send one) becomes a frame whose decoding fails with ``ImageDecodeError``, rejected and counted
-like any bad image.
+through a ``memoryview`` (slicing the bytes would copy them). A payload that is no
+``sensor_msgs/Image`` / ``CompressedImage`` (any DDS peer can send one) becomes a frame whose
+decoding fails with ``ImageDecodeError``, rejected and counted like any bad image.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, dete
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
-from ros_vision_pipe.ros.image_intake import ImageReader, take_waiting
+from ros_vision_pipe.ros.image_intake import ImageReader
 from ros_vision_pipe.ros.intake_loop import IntakeGroup, IntakeLoop
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
@@ -59,9 +59,6 @@ DRAIN_TIMEOUT_S = 10.0
 _RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _DIAGNOSTICS_QOS = QoSProfile(depth=10)
 _DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-#: Seconds one intake callback goes on taking and running frames itself (``_serve``) before it
-#: lets the executor look at its other callbacks.
-SERVE_MAX_S = 0.1
 #: Seconds between two looks at the inputs' matched publishers (silent-input warning).
 WATCH_PERIOD_S = 0.5
 
@@ -109,6 +106,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self._timers: list[Any] = []
         self.image_subscriptions: dict[str, Any] = {}
         self._readers: dict[str, ImageReader] = {}  # per input, built with its subscription
+        self.intake: IntakeLoop | None = None  # the intake thread, while active
         self.watcher: ConfigWatcher | None = None
         self.pipeline: SwappablePipeline | None = None
 
@@ -266,41 +264,23 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
         self.silent_inputs.lost(topic, info.total_count)
 
     def _on_image(self, raw: bytes, topic: str) -> None:
-        """An input's callback (``Image`` or ``CompressedImage``, serialized): take it, then serve."""
-        self._take_frame(raw, topic)
-        self._serve()
+        """The intake thread's callback (intake_loop.py) for a serialized ``Image`` / ``CompressedImage``:
+        take it, then start it.
 
-    def _serve(self) -> None:
-        """Start the frames taken; while the first model runs them in this thread, take what came meanwhile.
-
-        The first model runs a frame here, in its own callback group, when it is free and its last
-        task was quick (``task_runner.here``): then intake, the model and publishing (``on_ready``)
-        are one thread, strictly one after the other, as in a hand-written node, and the messages
-        that arrived meanwhile are taken here too, without a pass through the executor. A slow or
-        busy model gets the frame on its own executor thread, and this callback returns: intake goes
-        on taking frames (docs/ros.md, "Threads").
+        The first model runs the frame right here, in its own callback group, when it is free and its
+        last task was quick (``task_runner.here``): then intake, the model and publishing
+        (``on_ready``) are one thread, strictly one after the other, as in a hand-written node. A slow
+        or busy model gets the frame on its own executor thread, and intake goes on taking frames
+        (docs/ros.md, "Threads").
         """
-        deadline = time.monotonic() + SERVE_MAX_S
-        while not self._closing and self._active and self.pipeline is not None:
-            try:
-                with self.task_runner.here() as here:
-                    self.pipeline.start_waiting()
-            except PipelineClosedError:
-                return
-            if not here.ran or time.monotonic() > deadline or not self._take_waiting():
-                return
-
-    def _take_waiting(self) -> bool:
-        """Take one waiting message of each input, as the executor would; False when none was waiting."""
-        took = False
-        for topic, subscription in list(self.image_subscriptions.items()):
-            if self._closing or not self._active:
-                return False
-            raw = take_waiting(subscription)
-            if raw is not None:
-                took = True
-                self._take_frame(raw, topic)
-        return took
+        self._take_frame(raw, topic)
+        if self._closing or not self._active or self.pipeline is None:
+            return
+        try:
+            with self.task_runner.here():
+                self.pipeline.start_waiting()
+        except PipelineClosedError:
+            return
 
     def _take_frame(self, raw: bytes, topic: str) -> None:
         """Read a serialized message of ``topic`` in place (image_intake.py) and hand it to ``_intake``."""
@@ -465,7 +445,7 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     def _stop_intake(self) -> None:
         """End the intake thread (after the frame it is running, if any)."""
-        intake, self.intake = getattr(self, "intake", None), None
+        intake, self.intake = self.intake, None
         if intake is not None:
             intake.close()
 

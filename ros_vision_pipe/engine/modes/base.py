@@ -13,7 +13,6 @@ from ros_vision_pipe.engine.errors import ScriptResultError, frame_suffix
 from ros_vision_pipe.engine.lua.convert import ConversionError, from_lua, to_lua
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome
 
-
 #: Called with a frame's future once it is done (``ModeRunner.start``).
 DoneCallback = Callable[[Future[FrameResult]], None]
 

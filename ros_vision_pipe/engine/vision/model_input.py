@@ -84,7 +84,7 @@ def model_input(img: Any, w: Any, h: Any, opts: Any = None) -> NDArray[Any]:
     if (src is None) != (dst is None):
         raise fail(op, f"opts.src and opts.dst go together, got src = {describe(src)}, dst = {describe(dst)}")
     swap = None
-    if src is not None:
+    if src is not None and dst is not None:
         for name, encoding in (("src", src), ("dst", dst)):
             if not isinstance(encoding, str) or encoding not in ENCODING_CHANNELS:
                 raise fail(op, f"opts.{name} must be one of {sorted(ENCODING_CHANNELS)}, got {describe(encoding)}")
