@@ -38,7 +38,7 @@ CATEGORIES = [
     ("inference (ONNX Runtime)", r"^(Session\.run|InferenceSession\.run) "),
     ("Lua scripts and vp ops", r"(lua|sandbox\.py|host_api|/vision/|handles\.py|convert\.py)"),
     ("hand-written pre/post (cv2, numpy)", r"(person_preprocess|person_postprocess|scene_preprocess)"),
-    ("image decode / intake", r"(image_encoding\.py|_intake|_on_image|on_image )"),
+    ("image decode / intake", r"(image_encoding\.py|image_intake\.py|intake_loop\.py|_intake|_on_image|on_image )"),
     ("publishing (mapping + rclpy publish)", r"(Publisher\.publish|result_mapping|frame_messages|publish_result)"),
     ("taking messages (rclpy)", r"_take_subscription"),
     ("executor (wait sets, dispatch)", r"rclpy/executors\.py|rclpy/task\.py|callback_groups\.py"),

@@ -6,7 +6,7 @@ frame, ``drop_oldest`` drops a frame not started yet, or the new one). Real-time
 (``replay/realtime.py``) takes the results in submission order in one thread (``collect_results``);
 the node (``ros/node_core.py``) takes them in the thread that ends each frame (``on_ready``). Both
 feed through here, so a bag replayed in real time loses frames as the node would (docs/replay.md
-has the one difference: the node runs a quick first model in its intake callback).
+has the one difference: the node runs a quick first model in its intake thread).
 
 Lossless (``feed_lossless``; offline replay, ``replay/offline.py``), frames are submitted a
 window ahead and a refused frame waits for a result to be collected: every frame gets its

@@ -5,24 +5,23 @@ A thin adapter around the engine's ``Pipeline``: parameters -> ``NodeConfig`` (p
 messages (``result_mapping``), and the callback groups below.
 
 Callback groups and threads, and what may run in parallel (a ``MultiThreadedExecutor`` with
-``executor_threads`` threads, plus the engine's own threads; spin the node in
-``ros_vision_pipe.ros.executors.MultiThreadedExecutor``: rclpy's own busy-loops and starves these
-threads, and runs the intake group on a pool thread, see executors.py):
+``executor_threads`` threads, the node's intake thread, plus the engine's own threads; spin the node
+in ``ros_vision_pipe.ros.executors.MultiThreadedExecutor``: rclpy's own busy-loops and starves
+these threads, see executors.py):
 
 =====================  ============================================  =============================
 group / thread         runs                                          in parallel with
 =====================  ============================================  =============================
-``intake`` group       every image subscription: read the message    all others; never itself
-(the executor's wait   in place, decode, ``pipeline.submit``; then
-thread:                the first model runs the frame right here
-``WaitThreadGroup``)   when it is free and its last task took at
-                       most 50 ms (``task_runner.here``), and the
-                       frames that came meanwhile are taken here
-                       too (up to ``SERVE_MAX_S``); otherwise the
-                       frame goes to the model's group and intake
-                       returns at once
+the intake thread      waits on the image subscriptions alone        all others; never itself
+(intake_loop.py; the   (and their QoS event handlers), takes each
+subscriptions are in   message serialized, reads it in place,
+an ``IntakeGroup``     decodes, ``pipeline.submit``; then the first
+that no executor       model runs the frame right here when it is
+runs)                  free and its last task took at most 50 ms
+                       (``task_runner.here``); otherwise the frame
+                       goes to the model's group and intake goes on
 one group per model    that model's tasks (task_runner.py): on a     other models, intake, params
-                       pool thread, or in the intake callback above
+                       pool thread, or in the intake thread above
                        (the group is taken all the same)
 ``diagnostics`` group  the /diagnostics timer (reads counters)       all others
 default group          parameter services (rclpy creates them),          all others

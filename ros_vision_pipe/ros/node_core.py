@@ -200,8 +200,8 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
 
     @property
     def executor_threads(self) -> int:
-        """Threads the executor needs: one per model, intake, diagnostics, parameters, reload."""
-        return len(self.model_names) + 4
+        """Threads the executor needs: one per model, diagnostics, parameters, reload (intake has its own)."""
+        return len(self.model_names) + 3
 
     # -- activate / deactivate ------------------------------------------------------------
 

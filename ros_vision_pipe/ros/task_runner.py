@@ -17,7 +17,7 @@ What may run in parallel (the contract of ``ros_vision_pipe.engine.tasks``):
 * a model task and any other callback of the node (image intake, parameters, diagnostics):
   yes, those live in other groups.
 
-Within ``CallbackGroupTaskRunner.here()`` (the node's intake callback), a task for an idle model
+Within ``CallbackGroupTaskRunner.here()`` (the node's intake thread), a task for an idle model
 whose last task took at most ``HERE_MAX_TASK_S`` runs in the calling thread instead, inside the
 model's group all the same (taken first, like the executor takes it): the frame then runs where it
 was received, as in a hand-written node, with no hand-off (docs/ros.md, "Threads").
