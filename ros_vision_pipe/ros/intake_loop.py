@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -49,6 +51,12 @@ class IntakeGroup(MutuallyExclusiveCallbackGroup):
         return False
 
 
+def _wake_up(loop: weakref.ref[IntakeLoop]) -> None:
+    alive = loop()
+    if alive is not None:
+        alive._trigger()
+
+
 class IntakeLoop:
     """Takes the messages of ``watch``'s subscriptions in its own thread and calls
     ``callback(serialized, topic)`` for each, one at a time, in arrival order per subscription.
@@ -66,7 +74,8 @@ class IntakeLoop:
         self._wake = _rclpy.GuardCondition(context.handle)
         self._subscriptions: Mapping[str, Any] = {}
         self._closed = False
-        context.on_shutdown(self._trigger)  # the loop ends with the context, whoever shuts it down
+        # the loop ends with the context, whoever shuts it down (a weak reference: a closed loop is freed)
+        context.on_shutdown(partial(_wake_up, weakref.ref(self)))
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -81,6 +90,8 @@ class IntakeLoop:
         self._trigger()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._wake.destroy_when_not_in_use()
 
     @property
     def thread(self) -> threading.Thread:
