@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -36,6 +37,8 @@ _LOG = logging.getLogger("ros_vision_pipe.intake")
 
 #: Seconds ``close`` waits for the loop's thread (a frame it is running ends first).
 JOIN_TIMEOUT_S = 5.0
+#: Seconds before the loop waits again after its wait set failed (an entity destroyed meanwhile).
+RETRY_S = 0.01
 
 
 class IntakeGroup(MutuallyExclusiveCallbackGroup):
@@ -148,6 +151,7 @@ class IntakeLoop:
                     return
                 _LOG.debug("intake wait interrupted: %s", error)
                 wait_set = None
+                time.sleep(RETRY_S)  # an error that repeats must not make this loop spin
 
     @staticmethod
     def _event(handler: Any) -> None:
