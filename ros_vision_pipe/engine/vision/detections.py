@@ -249,7 +249,7 @@ def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) ->
         xyxy = xyxy * np.asarray([sx, sy, sx, sy], dtype=xyxy.dtype)
     # vp.detections' result, without checking again what was checked above
     class_ids = None if class_array is None else class_array[order]
-    ids, names = _ids_and_labels(class_ids, opts.get("class_ids"), opts.get("labels"), len(order), "detections")
+    ids, names = _ids_and_labels(class_ids, opts.get("class_ids"), opts.get("labels"), len(order), op)
     return detection_tables(xyxy.tolist(), score_array[order].astype(np.float64).tolist(), ids.tolist(), names)
 
 

@@ -206,6 +206,12 @@ def test_select_detections_defaults_to_xyxy_unscaled_without_classes() -> None:
     ((np.zeros((2, 4)), np.zeros(2), 0.5, {"scale": [1, 2, 3]}), "scale must be"),
     ((np.zeros((2, 4)), np.zeros(2), 0.5, {"class_ids": np.zeros(3)}), "class_ids must have 2 entries"),
     ((np.zeros((2, 4)), np.zeros(2), 0.5, "yxyx"), "options must be a table"),
+    ((np.zeros((2, 4)), np.ones(2), 0.5, {"class_ids": np.array([1.5, 1])}),
+     "select_detections: class_ids must be integers"),
+    ((np.zeros((2, 4)), np.ones(2), 0.5, {"class_ids": np.array([3, 1]), "labels": ["a", "b"]}),
+     r"select_detections: class_id 3 has no entry in labels \(1..2\)"),
+    ((np.zeros((2, 4)), np.ones(2), 0.5, {"labels": ["a", "b"]}),
+     "select_detections: labels without class_ids must be a single name"),
 ])
 def test_select_detections_rejects_bad_arguments_naming_the_op(args, message) -> None:  # noqa: ANN001
     with pytest.raises(VisionOpError, match=message):
