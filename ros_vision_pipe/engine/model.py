@@ -167,8 +167,8 @@ class Model:
     def preprocess(self, ctx: FrameContext) -> Prepared | None:
         """Run the script's ``preprocess``; None means skip this model (docs/execution-modes.md, Serial).
 
-        The arrays it made are released by postprocess's garbage collection (one per frame), or
-        here for a large image or a skipped model.
+        The arrays it made are released with the frame's (``collect_frame``); a skipped model's
+        frame, or a large one, is counted here.
         """
         with self.script.lock:
             ended = True

@@ -67,3 +67,21 @@ def test_the_image_fields_read_in_place_are_the_ones_rosbags_reads(frame_id: str
     assert bytes(fields.data) == read.data.tobytes()
     for cut in (1, 5, len(raw) // 2, len(raw) - 13):  # truncated: left to rosbags, which names the problem
         assert _read_image(raw[:-cut]) is None
+
+
+@pytest.mark.parametrize("hostile", ["frame_id_not_utf8", "length_past_the_end", "data_longer_than_said"])
+def test_a_hostile_image_payload_is_refused_by_the_fast_reader_and_named_by_rosbags(hostile: str) -> None:
+    from ros_vision_pipe.ros.image_intake import _read_image
+
+    good = bytearray(serialize_message(image_message(np.zeros((2, 3, 3), np.uint8), "bgr8", "cam", 1)))
+    if hostile == "frame_id_not_utf8":  # frame_id "cam" -> b"\xff\xfe\xfd"
+        good[16:19] = b"\xff\xfe\xfd"
+    elif hostile == "length_past_the_end":  # frame_id's length says 2**31 bytes
+        good[12:16] = (2**31).to_bytes(4, "little")
+    else:
+        good += b"\x00" * 8
+    raw = bytes(good)
+    assert _read_image(raw) is None
+    frame = ImageReader(False, ImageFormat.EIGHT_BIT).read(raw)
+    with pytest.raises(ImageDecodeError, match="cannot read the sensor_msgs/Image: "):
+        frame.decode()

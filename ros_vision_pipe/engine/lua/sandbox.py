@@ -316,8 +316,8 @@ class LuaScript:
 
     def call_on_frame(self, function: Any, name: str, frame: tuple[Any, ...], frame_id: int) -> tuple[Any, Any]:
         """``call(function, ctx)`` with ``ctx`` the read-only view of ``frame`` (the arguments of
-        ``frame_view``, None for an empty results or metadata table), built in the same call into
-        Lua. Returns ``(ctx, value)``; raises as ``call``."""
+        ``frame_view``, results None for an empty table), built in the same call into Lua.
+        Returns ``(ctx, value)``; raises as ``call``."""
         ctx, *returned = self._limited(self._call_on_frame, name, frame_id, function, *frame)
         return ctx, self._outcome(tuple(returned), name, frame_id)
 
