@@ -13,7 +13,8 @@ step            does
 ``close``       stop the watcher, the model task queues, every pipeline generation
 ==============  ===========================================================================
 
-Callback groups and threads are described in node.py.
+Callback groups and threads are described in node.py; publishing a frame's results in
+result_publishing.py, taking images in intake_loop.py and image_intake.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -32,14 +33,11 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from ros_vision_pipe.engine.errors import PipelineClosedError
-from ros_vision_pipe.engine.generations import Generation, SwappablePipeline
+from ros_vision_pipe.engine.generations import SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
-from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
-from ros_vision_pipe.messages.result_mapping import RCLPY_FACTORY, frame_messages
-from ros_vision_pipe.messages.vision_msgs_mapping import DETECTION2D_ARRAY, detection2d_array_fields, fill_vision
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
@@ -48,12 +46,11 @@ from ros_vision_pipe.ros.intake_loop import IntakeGroup, IntakeLoop
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
 from ros_vision_pipe.ros.reload import ConfigWatcher, Reloader
+from ros_vision_pipe.ros.result_publishing import WARN_PERIOD_S, FrameStamp, ResultPublishing
 from ros_vision_pipe.ros.runtime_control import RuntimeControl
 from ros_vision_pipe.ros.runtime_params import ModelParameters
 from ros_vision_pipe.ros.task_runner import CallbackGroupTaskRunner
 
-#: Seconds between two warnings about bad input on one topic.
-WARN_PERIOD_S = 5.0
 #: Seconds ``_deactivate`` waits for the frames taken to be published.
 DRAIN_TIMEOUT_S = 10.0
 _RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -63,24 +60,8 @@ _DEBUG_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
 WATCH_PERIOD_S = 0.5
 
 
-class FrameStamp(NamedTuple):
-    """What travels with a frame through the pipeline (``stamp``): the header, and the image for drawing."""
-
-    header: Header
-    image: Any
-    encoding: str
-
-
 def _seconds(header: Header) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
-
-
-def _detection2d_array(message: ModelResult) -> Any:
-    """A ``vision_msgs/Detection2DArray`` of one ``ModelResult`` (vision_msgs_mapping.py)."""
-    fields = detection2d_array_fields({"header": message.header, "detections": [
-        {"x_min": d.x_min, "y_min": d.y_min, "x_max": d.x_max, "y_max": d.y_max, "score": d.score,
-         "class_id": d.class_id, "label": d.label} for d in message.detections]})
-    return fill_vision(RCLPY_FACTORY, DETECTION2D_ARRAY, fields)
 
 
 if TYPE_CHECKING:  # what the mixin is mixed into: a Node or a LifecycleNode (a Node too)
@@ -89,7 +70,7 @@ else:
     _NodeBase = object
 
 
-class PipelineNodeCore(RuntimeControl, _NodeBase):
+class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
     """The pipeline node's behaviour, mixed into a ``Node`` or a ``LifecycleNode`` (see the module docstring)."""
 
     _session_factory: SessionFactory
@@ -254,9 +235,6 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             time.sleep(0.01)
         return False
 
-    _results_collected = 0
-    _results_handled = 0
-
     # -- intake (intake group) -----------------------------------------------------------
 
     def _message_lost(self, topic: str, info: Any) -> None:
@@ -316,89 +294,6 @@ class PipelineNodeCore(RuntimeControl, _NodeBase):
             self._last_warning[topic] = now
             self.get_logger().warning(  # type: ignore[attr-defined]
                 f"frame rejected on {topic!r}: {error} ({total} rejected so far)")
-
-    # -- publishing (the thread that ends a frame) ---------------------------------------
-
-    def _publish_ready(self) -> None:
-        """Publish every result ready, in submission order: ``pipeline.on_ready``, in the thread that
-        ended a frame (intake, or a model's executor thread); one thread publishes at a time."""
-        pipeline = self.pipeline
-        if pipeline is None or self._closing:
-            return
-        with self._publish_lock:
-            try:
-                while (collected := pipeline.try_get_result()) is not None:
-                    self._handle_result(collected)
-            except PipelineClosedError:
-                return
-
-    def _handle_result(self, collected: tuple[Generation, FrameResult]) -> None:
-        """Publish one collected result (a failed frame is logged, a dropped one only counted)."""
-        if self._closing:
-            return
-        self._results_collected += 1
-        generation, result = collected
-        try:
-            if result.dropped:  # dropped before its main model ran: nothing to publish, counted
-                return
-            if result.error:
-                self.get_logger().error(  # type: ignore[attr-defined]
-                    f"frame {result.frame_id} of {result.source!r} failed: {result.error}",
-                    throttle_duration_sec=WARN_PERIOD_S)
-            self.publish_result(result, generation)
-        except Exception as error:  # publishing must not end the stream; the context may be gone
-            if self._closing:
-                return
-            self.get_logger().error(  # type: ignore[attr-defined]
-                f"cannot publish frame {result.frame_id}: {type(error).__name__}: {error}",
-                throttle_duration_sec=WARN_PERIOD_S)
-        finally:
-            self._results_handled += 1
-
-    def publish_result(self, result: FrameResult, generation: Generation) -> None:
-        """Publish one frame's ``ModelResult``s, ``FusedResult`` and (when due) debug image.
-
-        A message goes out (and is built) only on a topic someone subscribes to, the models'
-        results first: they are what the subscribers wait for.
-        """
-        stamp = result.stamp
-        header = stamp.header if isinstance(stamp, FrameStamp) else stamp
-        result, reasons = self.builder.switches.apply(result)
-        names = tuple(generation.pipeline.models)
-        messages = frame_messages(result, RCLPY_FACTORY, header=header, models=names)
-        number, digest = generation.number, generation.config_hash
-        stamped: dict[str, Any] = {}
-
-        def model_message(name: str) -> Any:
-            message = stamped.get(name)
-            if message is None:
-                message = stamped[name] = messages.model(name)
-                message.config_generation = number
-                message.config_hash = digest
-                if name in reasons:
-                    message.skip_reason = reasons[name]
-            return message
-
-        for name in names:
-            publisher = self.model_publishers[name]
-            if publisher.get_subscription_count():
-                publisher.publish(model_message(name))
-        if self.fused_publisher is not None and self.fused_publisher.get_subscription_count():
-            for name in names:  # stamped before they go into the fused message
-                model_message(name)
-            messages.fused.config_generation = number
-            messages.fused.config_hash = digest
-            self.fused_publisher.publish(messages.fused)
-        for name in names:
-            publisher = self.detection_publishers.get(name)
-            if publisher is not None and publisher.get_subscription_count():
-                publisher.publish(_detection2d_array(model_message(name)))
-        debug = self.debug_image
-        if debug is not None and isinstance(stamp, FrameStamp) and debug.due():
-            debug.publish(stamp.image, stamp.encoding, header, [model_message(name) for name in names], result)
-            if debug.overlay_error is not None:
-                self.get_logger().error(f"debug_image.draw failed: {debug.overlay_error}",  # type: ignore[attr-defined]
-                                        throttle_duration_sec=WARN_PERIOD_S)
 
     # -- diagnostics (diagnostics group) -------------------------------------------------
 
