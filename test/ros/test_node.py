@@ -210,6 +210,13 @@ def test_diagnostics_report_each_model(context, spin, bikes, person_pose_config)
         assert values["errors"] == "0"
 
 
+def parameter_client(probe: Probe) -> Any:
+    """A client of the node's get_parameters service, once the service is there."""
+    client = probe.node.create_client(GetParameters, "/vision_pipeline/get_parameters")
+    assert client.wait_for_service(timeout_sec=5)
+    return client
+
+
 def test_a_slow_model_blocks_neither_image_intake_nor_parameter_calls(context, spin, bikes, person_config) -> None:
     def slow_factory(spec: Any, threads: int, spinning: bool) -> Any:
         return SlowSession(onnx_session_factory(spec, threads, spinning), 0.8)
@@ -222,8 +229,7 @@ def test_a_slow_model_blocks_neither_image_intake_nor_parameter_calls(context, s
     fused = probe.listen(FusedResult, "/vision_pipeline/fused")
     spin(node, probe.node, threads=node.executor_threads + 1)
     publisher = probe.publisher(Image, "/cam", reliable=True)
-    client = probe.node.create_client(GetParameters, "/vision_pipeline/get_parameters")
-    assert client.wait_for_service(timeout_sec=5)
+    client = parameter_client(probe)
     assert wait_for(lambda: node.fused_publisher.get_subscription_count() > 0)
     for index in range(10):
         publisher.publish(image_message(bikes[5], "bgr8", f"f{index}", index))
@@ -247,8 +253,7 @@ def test_a_flood_of_frames_for_a_quick_model_leaves_parameter_calls_answered(con
     person = probe.listen(ModelResult, "/vision_pipeline/person/result")
     spin(node, probe.node, threads=node.executor_threads + 1)
     publisher = probe.publisher(Image, "/cam", reliable=True)
-    client = probe.node.create_client(GetParameters, "/vision_pipeline/get_parameters")
-    assert client.wait_for_service(timeout_sec=5)
+    client = parameter_client(probe)
     assert wait_for(lambda: node.model_publishers["person"].get_subscription_count() > 0)
     publisher.publish(image_message(bikes[5], "bgr8", "first", 0))  # times the model: quick from now on
     assert wait_for(lambda: len(person) == 1, timeout=10)
