@@ -117,7 +117,7 @@ class IntakeLoop:
                     handles.enter_context(self._context.handle)
                     handles.enter_context(self._wake)
                     taken: list[tuple[str, Any]] = []
-                    events: list[Any] = []
+                    events: list[tuple[str, Any]] = []
                     for topic, subscription in subscriptions.items():
                         try:
                             handles.enter_context(subscription.handle)
@@ -126,22 +126,22 @@ class IntakeLoop:
                         except InvalidHandle:  # destroyed meanwhile: ``watch`` brings the new set
                             continue
                         taken.append((topic, subscription))
-                        events.extend(subscription.event_handlers)
+                        events.extend((topic, handler) for handler in subscription.event_handlers)
                     if wait_set is None or watched is not subscriptions:
                         wait_set = _rclpy.WaitSet(len(taken), 1, 0, 0, 0, len(events), self._context.handle)
                         watched = subscriptions
                     wait_set.clear_entities()
                     for _, subscription in taken:
                         wait_set.add_subscription(subscription.handle)
-                    for handler in events:
+                    for _, handler in events:
                         handler.add_to_wait_set(wait_set)
                     wait_set.add_guard_condition(self._wake)
                     wait_set.wait(-1)
                     if self._closed or not self._context.ok():
                         return
-                    for handler in events:
+                    for topic, handler in events:
                         if handler.is_ready(wait_set):
-                            self._event(handler)
+                            self._event(topic, handler)
                     ready = wait_set.get_ready_entities("subscription")
                     for topic, subscription in taken:
                         if subscription.handle.pointer in ready:
@@ -154,7 +154,7 @@ class IntakeLoop:
                 time.sleep(RETRY_S)  # an error that repeats must not make this loop spin
 
     @staticmethod
-    def _event(handler: Any) -> None:
+    def _event(topic: str, handler: Any) -> None:
         """Run a QoS event handler's callback, as an executor would (``EventHandler.execute``)."""
         data = handler.take_data()
         if not data:
@@ -162,7 +162,7 @@ class IntakeLoop:
         try:
             handler.callback(data)
         except Exception:  # keep taking frames
-            _LOG.exception("QoS event callback failed")
+            _LOG.exception("QoS event callback of %r (%s) failed", topic, type(data).__name__)
 
     def _take(self, topic: str, subscription: Any) -> None:
         raw = take_waiting(subscription)
