@@ -29,10 +29,10 @@ def run_cli(*argv: str, prelude: str = "", timeout: float = 300) -> subprocess.C
 
 def failing_config(tmp_path: Path, mode: str, every: int = 1) -> Path:
     """A person-detector pipeline whose postprocess raises on every ``every``-th frame (from the first)."""
-    script = (CONFIG_DIR / "scripts" / "ssd_person.lua").read_text(encoding="utf-8").replace(
-        "function postprocess(outputs, ctx)\n",
-        f"local calls = 0\nfunction postprocess(outputs, ctx)\n  calls = calls + 1\n"
-        f"  if (calls - 1) % {every} == 0 then error('broken on purpose') end\n")
+    script = (CONFIG_DIR / "scripts" / "ssd_person.lua").read_text(encoding="utf-8") + (
+        f"local step, calls = postprocess, 0\nfunction postprocess(outputs, ctx)\n  calls = calls + 1\n"
+        f"  if (calls - 1) % {every} == 0 then error('broken on purpose') end\n"
+        "  return step(outputs, ctx)\nend\n")
     (tmp_path / "broken.lua").write_text(script, encoding="utf-8")
     config = tmp_path / f"broken_{mode}.lua"
     config.write_text(f"return {{ mode = {mode!r}, models = {{ {{ name = 'person', "

@@ -18,7 +18,9 @@ from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
+from ros_vision_pipe.engine.steps import BuiltinStep, make_step
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
+from ros_vision_pipe.engine.vision import VisionOpError
 
 #: Lua's collector counts a tensor handle as a few bytes, whatever the array behind it: once the
 #: arrays the script was shown (frames, outputs) since the last collection, plus those its handles
@@ -114,6 +116,12 @@ class Model:
                     f"{script.display_name} does not define a global function {fname}(...) "
                     f"(model {spec.name!r})"
                 )
+        self._step_lines: dict[str, str] = {}  # role -> the script line that made its built-in step
+        self._pre_step = self._builtin_step(self._preprocess, "preprocess")
+        self._post_step = self._builtin_step(self._postprocess, "postprocess")
+        # what the script is shown of a frame (its arrays are released with a garbage collection)
+        self._shows_image = self._pre_step is None or self._post_step is None
+        self._shows_outputs = self._post_step is None
         self._inputs = {s.name: s for s in session.inputs}
         self._single_input = session.inputs[0].name if len(session.inputs) == 1 else None
         self._last_feed: tuple[tuple[int, ...], np.dtype] | None = None  # shape and dtype of the last feed checked
@@ -150,6 +158,31 @@ class Model:
         )
         return cls(spec, session, script, tasks)
 
+    def _builtin_step(self, function: Any, role: str) -> BuiltinStep | None:
+        """The built-in step the script's ``role`` function is (``vp.steps``), or None: a Lua function.
+
+        Raises:
+            ScriptError: The step is one for the other role, or does not fit the model.
+        """
+        spec = self.script.step_spec(function)
+        if spec is None:
+            return None
+        where = spec.get("where", self.script.display_name)
+        self._step_lines[role] = where
+        try:
+            step = make_step(spec)
+        except VisionOpError as error:  # checked when the script made it: only a changed engine gets here
+            raise ScriptError(f"{where}: vp.{error} (model {self.name!r})") from None
+        problem = (f"it is a {step.role} step" if step.role != role
+                   else step.mismatch(self.session.inputs, self.session.outputs))
+        if problem is not None:
+            raise ScriptError(f"{where}: {role} is {step.name}, but {problem} (model {self.name!r})")
+        return step
+
+    def _step_error(self, error: VisionOpError, role: str, frame_id: int) -> ScriptError:
+        """A built-in step's error, named as a script's error, on the line that made the step."""
+        return ScriptError(f"{self._step_lines[role]} in {role}: vp.{error}{frame_suffix(self.name, frame_id)}")
+
     # -- the three steps -------------------------------------------------------------
 
     def _frame_fields(self, ctx: FrameContext) -> tuple[Any, ...]:
@@ -170,6 +203,12 @@ class Model:
         The arrays it made are released with the frame's (``collect_frame``); a skipped model's
         frame, or a large one, is counted here.
         """
+        if self._pre_step is not None:
+            try:
+                array = self._pre_step(ctx)
+            except VisionOpError as error:
+                raise self._step_error(error, "preprocess", ctx.frame_id) from None
+            return Prepared(self._feeds(Tensor(array), ctx.frame_id))
         with self.script.lock:
             ended = True
             try:
@@ -281,6 +320,14 @@ class Model:
         ``collect=False`` leaves the frame's garbage collection (``collect_frame``) to the caller,
         who runs it once the result is on its way (the direct path: after publishing).
         """
+        if self._post_step is not None:
+            try:
+                return self._post_step(dict(zip(self._output_names, outputs, strict=True)), ctx)
+            except VisionOpError as error:
+                raise self._step_error(error, "postprocess", ctx.frame_id) from None
+            finally:
+                if collect:
+                    self.collect_frame(outputs, ctx)
         with self.script.lock:
             returned = None
             try:
@@ -304,7 +351,11 @@ class Model:
     def collect_frame(self, outputs: Sequence[np.ndarray], ctx: FrameContext) -> None:
         """Count the arrays the script was shown for this frame; release them with the earlier
         ones (a full Lua garbage collection) once they add up to ``FULL_COLLECT_BYTES``."""
-        self._shown(sum(int(array.nbytes) for array in outputs) + ctx.image.nbytes)
+        shown = ctx.image.nbytes if self._shows_image else 0
+        if self._shows_outputs:
+            shown += sum(int(array.nbytes) for array in outputs)
+        if shown:
+            self._shown(shown)
 
     def _shown(self, nbytes: int) -> None:
         with self.script.lock:

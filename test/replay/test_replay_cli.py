@@ -96,10 +96,10 @@ def run_module(*argv: str, prelude: str = "") -> subprocess.CompletedProcess[str
 
 def failing_config(tmp_path: Path, every: int = 1) -> Path:
     """The person detector alone, its postprocess raising on every ``every``-th call (from the first)."""
-    script = SSD_SCRIPT.read_text(encoding="utf-8").replace(
-        "function postprocess(outputs, ctx)\n",
-        f"local calls = 0\nfunction postprocess(outputs, ctx)\n  calls = calls + 1\n"
-        f"  if (calls - 1) % {every} == 0 then error('broken on purpose') end\n")
+    script = SSD_SCRIPT.read_text(encoding="utf-8") + (
+        f"local step, calls = postprocess, 0\nfunction postprocess(outputs, ctx)\n  calls = calls + 1\n"
+        f"  if (calls - 1) % {every} == 0 then error('broken on purpose') end\n"
+        "  return step(outputs, ctx)\nend\n")
     (tmp_path / "broken.lua").write_text(script, encoding="utf-8")
     config = tmp_path / "broken_config.lua"
     config.write_text(f"return {{ mode = 'single', models = {{ {{ name = 'person', path = {str(SSD_MODEL)!r}, "

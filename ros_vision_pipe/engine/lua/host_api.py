@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,11 +23,52 @@ _LOG = logging.getLogger("ros_vision_pipe.lua")
 
 # Host functions written in Lua on top of the numpy ones.
 _LUA_HELPERS = r"""
-local vp = ...
+local vp, mark_step, check_step = ...
+local pairs = pairs
 -- The frame image in the requested encoding (default: as received).
 function vp.image(ctx, encoding)
   if encoding == nil or encoding == ctx.encoding then return ctx.image end
   return vp.convert_color(ctx.image, ctx.encoding, encoding)
+end
+
+-- Built-in steps (engine/steps.py): the arguments are checked now, by the step the engine runs
+-- (``check_step`` returns them as it took them, copied); the function returned does the same in Lua.
+local steps = {}
+vp.steps = steps
+
+local function made(spec)
+  local ok, checked, message = check_step(spec)
+  if not ok then error(checked, 3) end
+  if checked == nil then error(message, 3) end
+  return checked
+end
+
+function steps.model_input(w, h, opts)
+  local spec = made({ kind = "model_input", width = w, height = h, opts = opts })
+  local options = spec.opts or {}
+  local function step(ctx)
+    if options.dst == nil then return vp.model_input(ctx.image, spec.width, spec.height, options) end
+    local with_src = { src = ctx.encoding }
+    for key, value in pairs(options) do with_src[key] = value end
+    return vp.model_input(ctx.image, spec.width, spec.height, with_src)
+  end
+  mark_step(step, spec)
+  return step
+end
+
+function steps.select_detections(boxes, scores, thr, opts)
+  local spec = made({ kind = "select_detections", boxes = boxes, scores = scores, thr = thr, opts = opts })
+  local options = spec.opts or {}
+  local function step(outputs, ctx)
+    local selected = { labels = options.labels, format = options.format, limit = options.limit,
+                       scale = options.scale }
+    if options.class_ids ~= nil then selected.class_ids = outputs[options.class_ids] end
+    if options.scale == "image" then selected.scale = { ctx.width, ctx.height } end
+    return { [options.key or "detections"] = vp.select_detections(outputs[spec.boxes], outputs[spec.scores],
+                                                                  spec.thr, selected) }
+  end
+  mark_step(step, spec)
+  return step
 end
 """
 
@@ -60,6 +102,20 @@ def _bind(script: LuaScript, function: Callable[..., Any]) -> Callable[..., Any]
     return call
 
 
+def _check_step(script: LuaScript, spec: Any) -> tuple[Any, Any]:
+    """``(copy of spec, nil)`` when the built-in step ``spec`` describes takes its arguments, else
+    ``(nil, message)``: ``vp.steps.<kind>``'s check (``engine/steps.py``)."""
+    from ros_vision_pipe.engine.steps import make_step
+    from ros_vision_pipe.engine.vision import VisionOpError
+
+    arguments = script.from_lua(spec)
+    try:
+        make_step(arguments)
+    except VisionOpError as error:
+        return None, f"vp.{error}"
+    return script.to_lua(arguments), None
+
+
 def install_vp(script: LuaScript, extra: Mapping[str, Any] | None = None) -> None:
     """Define the global ``vp`` table (and the ``extra`` globals) in ``script``'s runtime.
 
@@ -74,7 +130,8 @@ def install_vp(script: LuaScript, extra: Mapping[str, Any] | None = None) -> Non
         vp[name] = script.host_function(f"vp.{name}", _bind(script, function))
     vp["log"] = script.host_function("vp.log", lambda *parts: _LOG.info(
         "[%s] %s", script.display_name, " ".join(str(p) for p in parts)))
-    script.runtime.execute(_LUA_HELPERS, vp)
+    script.runtime.execute(_LUA_HELPERS, vp, script.mark_step, script.guarded("vp.steps", partial(_check_step, script)))
+    vp["steps"] = script.readonly(vp["steps"], "vp.steps")
     script.runtime.globals()["vp"] = script.readonly(vp, "vp")
     for name, value in (extra or {}).items():
         script.runtime.globals()[name] = script.readonly(to_lua(script.runtime, value), name)

@@ -16,7 +16,8 @@ the host, installs the time-limit hook, and returns the engine's helpers:
 - ``wrap_host(fn)``: a Lua function calling a Python host function that returns
   ``ok, ...``; errors are raised at the script's calling line;
 - ``compile(source, name)``: ``load`` of source text only (binary chunks refused);
-- ``rawget``: reads without running the script's metamethods.
+- ``rawget``: reads without running the script's metamethods;
+- ``mark_step(fn, spec)`` / ``step_of(fn)``: the built-in steps ``vp.steps`` makes (``engine/steps.py``).
 
 The time limit: a count hook runs every ``HOOK_COUNT`` VM instructions, in the main
 thread and in every coroutine. It reads the process CPU clock (cheap) and asks Python
@@ -401,7 +402,27 @@ _G.next = function(t, key)
   return nil
 end
 
+-- Built-in steps (``vp.steps``): ``mark_step(fn, spec)`` records that Lua function ``fn`` is the
+-- built-in step ``spec`` ({kind = ..., <arguments by name>}), with the script line that made it
+-- (two levels up: the script's call of ``vp.steps.<kind>``); ``step_of(fn)``: that spec, nil for
+-- any other value.
+local steps = raw_setmetatable({}, { __mode = "k" })
+
+local function mark_step(fn, spec)
+  local info = getinfo(3, "Sl")
+  if info and info.currentline and info.currentline > 0 then
+    spec.where = info.short_src .. ":" .. info.currentline
+  end
+  steps[fn] = spec
+  return fn
+end
+
+local function step_of(fn)
+  return steps[fn]
+end
+
 return { call = call, call_on_frame = call_on_frame, call_with_outputs = call_with_outputs,
          readonly = readonly, frame_view = frame_view, collect = collect, wrap_host = wrap_host,
-         compile = compile, rawget = rawget, list_view = list_view, view_source = view_source }
+         compile = compile, rawget = rawget, list_view = list_view, view_source = view_source,
+         mark_step = mark_step, step_of = step_of }
 """

@@ -139,6 +139,8 @@ class LuaScript:
         self._rawget = helpers["rawget"]
         self._list_view = helpers["list_view"]
         self.view_source = helpers["view_source"]
+        self.mark_step = helpers["mark_step"]
+        self._step_of = helpers["step_of"]
         self._view_row = self.host_function(
             "detections", lambda source, index: to_lua(self.runtime, source[int(index) - 1], views=self.view))
         if install is not None:
@@ -238,6 +240,11 @@ class LuaScript:
         While it runs, the memory limit is lifted: the host's own Lua allocations happen
         outside Lua's protected calls, where running out would abort the process.
         """
+        return self._wrap_host(self.guarded(name, function))
+
+    def guarded(self, name: str, function: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
+        """``function`` returning ``true, ...`` or ``false, message`` (``host_function`` before the
+        Lua wrapper that raises the message), for Lua helpers that raise at a level of their own."""
 
         def guarded(*args: Any) -> tuple[Any, ...]:
             if self._limit_active:
@@ -258,7 +265,7 @@ class LuaScript:
                 return (True, *result)
             return (True, result)
 
-        return self._wrap_host(guarded)
+        return guarded
 
     def _compile(self, source: str, chunk_name: str) -> Any:
         result = self._compile_text(source, chunk_name)
@@ -290,6 +297,12 @@ class LuaScript:
 
     def _print(self, text: str) -> None:
         _LOG.info("[%s] %s", self.display_name, text)
+
+    def step_spec(self, function: Any) -> dict[str, Any] | None:
+        """The built-in step ``function`` is (``vp.steps``: its ``kind``, arguments by name and
+        ``where``, the script line that made it), or None for any other function."""
+        spec = self._step_of(function)
+        return None if spec is None else self.from_lua(spec)
 
     def global_function(self, name: str) -> Any | None:
         """The global Lua function called ``name``, or None when the script does not define it."""

@@ -29,7 +29,7 @@ from ros_vision_pipe.engine.vision._args import (
     fail,
 )
 from ros_vision_pipe.engine.vision.boxes import BOX_FORMATS, box_convert
-from ros_vision_pipe.engine.vision.formats import detection_tables
+from ros_vision_pipe.engine.vision.formats import DetectionList, detection_tables
 
 #: Keypoint fields a column of ``detections``' keypoints may hold ("_" skips a column).
 KEYPOINT_FIELDS = ("x", "y", "z", "score", "_")
@@ -213,44 +213,101 @@ def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) ->
     opts = {} if options is None else options
     if not isinstance(opts, Mapping):
         raise fail(op, f"options must be a table, got {describe(options)}")
-    unknown = sorted(str(key) for key in opts if key not in _SELECT_OPTIONS)
-    if unknown:
-        raise fail(op, f"unknown option(s) {unknown}; known: {list(_SELECT_OPTIONS)}")
-    score_array = _one_batch(scores, op, "scores", 1)
-    box_array = _one_batch(boxes, op, "boxes", 2)
-    count = score_array.shape[0]
-    if box_array.shape != (count, 4):
-        raise fail(op, f"boxes must be [{count}, 4] for {count} scores, got {describe(boxes)}")
-    class_array = None
-    if opts.get("class_ids") is not None:
-        class_array = _one_batch(opts["class_ids"], op, "class_ids", 1)
-        if class_array.shape[0] != count:
-            raise fail(op, f"class_ids must have {count} entries like scores, got {describe(opts['class_ids'])}")
-    box_format = opts.get("format", "xyxy")
-    if not isinstance(box_format, str) or box_format not in BOX_FORMATS:
-        raise fail(op, f"format must be one of {list(BOX_FORMATS)}, got {describe(box_format)}")
-    factors = opts.get("scale")
-    if factors is not None and not (isinstance(factors, list) and len(factors) in (1, 2)):
-        raise fail(op, f"scale must be {{sx, sy}} or {{s}}, got {describe(factors)}")
-    # where_above + take + box_convert + scale_boxes, computed as they do, in fewer numpy calls
-    threshold = as_float(thr, op, "thr")
-    keep = np.flatnonzero(score_array > threshold)
-    order = keep[np.argsort(-score_array[keep].astype(np.float64), kind="stable")]
-    if opts.get("limit") is not None:
-        order = order[: as_int(opts["limit"], op, "limit", minimum=0)]
-    xyxy = as_boxes(box_array[order], op)
-    if box_format == "yxyx":
-        xyxy = xyxy[:, [1, 0, 3, 2]]
-    elif box_format != "xyxy":
-        xyxy = box_convert(xyxy, box_format, "xyxy")
-    if factors is not None:
-        sx = as_float(factors[0], op, "scale")
-        sy = sx if len(factors) == 1 else as_float(factors[1], op, "scale")
-        xyxy = xyxy * np.asarray([sx, sy, sx, sy], dtype=xyxy.dtype)
-    # vp.detections' result, without checking again what was checked above
-    class_ids = None if class_array is None else class_array[order]
-    ids, names = _ids_and_labels(class_ids, opts.get("class_ids"), opts.get("labels"), len(order), op)
-    return detection_tables(xyxy.tolist(), score_array[order].astype(np.float64).tolist(), ids.tolist(), names)
+    selection = DetectionSelection.from_options(thr, opts, op)
+    return selection.select(boxes, scores, opts.get("class_ids"), opts.get("scale"))
+
+
+class DetectionSelection:
+    """``select_detections``' options, checked once: what a built-in postprocess step
+    (``vp.steps.select_detections``) applies to every frame's outputs.
+
+    Args:
+        threshold: Scores strictly above it are kept.
+        box_format: Format of the boxes (``BOX_FORMATS``).
+        labels: As ``detections``' labels (None: "").
+        limit: Keep at most this many, the best (None: all).
+        op: The op named in errors.
+    """
+
+    __slots__ = ("threshold", "box_format", "labels", "limit", "op")
+
+    def __init__(self, threshold: float, box_format: str, labels: Any, limit: int | None, op: str) -> None:
+        """Options already checked (``from_options``)."""
+        self.threshold = threshold
+        self.box_format = box_format
+        self.labels = labels
+        self.limit = limit
+        self.op = op
+
+    @classmethod
+    def from_options(cls, thr: Any, opts: Mapping[str, Any], op: str) -> DetectionSelection:
+        """Check ``select_detections``' threshold and options (the arrays are checked per call).
+
+        Raises:
+            VisionOpError: an unknown option, format, labels, limit or threshold.
+        """
+        unknown = sorted(str(key) for key in opts if key not in _SELECT_OPTIONS)
+        if unknown:
+            raise fail(op, f"unknown option(s) {unknown}; known: {list(_SELECT_OPTIONS)}")
+        box_format = opts.get("format", "xyxy")
+        if not isinstance(box_format, str) or box_format not in BOX_FORMATS:
+            raise fail(op, f"format must be one of {list(BOX_FORMATS)}, got {describe(box_format)}")
+        labels = opts.get("labels")
+        if labels is not None and not isinstance(labels, (list, Mapping)):
+            raise fail(op, f"labels must be an array or a key table of names, got {describe(labels)}")
+        limit = None if opts.get("limit") is None else as_int(opts["limit"], op, "limit", minimum=0)
+        return cls(as_float(thr, op, "thr"), box_format, labels, limit, op)
+
+    def scale_factors(self, factors: Any) -> tuple[float, float] | None:
+        """``{sx, sy}`` or ``{s}`` as two factors (None: no scaling).
+
+        Raises:
+            VisionOpError: not a list of one or two numbers.
+        """
+        if factors is None:
+            return None
+        if not (isinstance(factors, list) and len(factors) in (1, 2)):
+            raise fail(self.op, f"scale must be {{sx, sy}} or {{s}}, got {describe(factors)}")
+        sx = as_float(factors[0], self.op, "scale")
+        return sx, sx if len(factors) == 1 else as_float(factors[1], self.op, "scale")
+
+    def select(self, boxes: Any, scores: Any, class_ids: Any = None, scale: Any = None) -> list[dict[str, Any]]:
+        """The detections of these arrays (``select_detections``' result); ``scale`` as its option.
+
+        Raises:
+            VisionOpError: bad shapes, lengths that differ, a bad scale, a class without label.
+        """
+        op = self.op
+        score_array = _one_batch(scores, op, "scores", 1)
+        box_array = _one_batch(boxes, op, "boxes", 2)
+        count = score_array.shape[0]
+        if box_array.shape != (count, 4):
+            raise fail(op, f"boxes must be [{count}, 4] for {count} scores, got {describe(boxes)}")
+        class_array = None
+        if class_ids is not None:
+            class_array = _one_batch(class_ids, op, "class_ids", 1)
+            if class_array.shape[0] != count:
+                raise fail(op, f"class_ids must have {count} entries like scores, got {describe(class_ids)}")
+        factors = self.scale_factors(scale)
+        # where_above + take + box_convert + scale_boxes, computed as they do, in fewer numpy calls
+        keep = np.flatnonzero(score_array > self.threshold)
+        if keep.size == 0 or self.limit == 0:  # the usual frame of a detector: nothing more to compute
+            return DetectionList()
+        order = keep if keep.size == 1 else keep[np.argsort(-score_array[keep].astype(np.float64), kind="stable")]
+        if self.limit is not None:
+            order = order[: self.limit]
+        xyxy = as_boxes(box_array[order], op)
+        if self.box_format == "yxyx":
+            xyxy = xyxy[:, [1, 0, 3, 2]]
+        elif self.box_format != "xyxy":
+            xyxy = box_convert(xyxy, self.box_format, "xyxy")
+        if factors is not None:
+            sx, sy = factors
+            xyxy = xyxy * np.asarray([sx, sy, sx, sy], dtype=xyxy.dtype)
+        # vp.detections' result, without checking again what was checked above
+        ids, names = _ids_and_labels(None if class_array is None else class_array[order], class_ids,
+                                     self.labels, len(order), op)
+        return detection_tables(xyxy.tolist(), score_array[order].astype(np.float64).tolist(), ids.tolist(), names)
 
 
 def heatmap_peaks(

@@ -77,44 +77,100 @@ def model_input(img: Any, w: Any, h: Any, opts: Any = None) -> NDArray[Any]:
             whose channels do not match ``src``.
     """
     op = "model_input"
-    width, height = image_size(w, h, op)
-    options = as_opts(opts, op, _OPTIONS)
-    image = as_image(img, op)
-    src, dst = options.get("src"), options.get("dst")
-    if (src is None) != (dst is None):
-        raise fail(op, f"opts.src and opts.dst go together, got src = {describe(src)}, dst = {describe(dst)}")
-    swap = None
-    if src is not None and dst is not None:
+    recipe = InputRecipe.from_options(w, h, opts, op)
+    return recipe.make(as_image(img, op), recipe.src)
+
+
+class InputRecipe:
+    """``model_input``'s size and options, checked once: what a built-in preprocess step
+    (``vp.steps.model_input``) applies to every frame, with the frame's encoding as ``src``.
+
+    Attributes:
+        width, height: Input size, pixels.
+        src: Encoding of the images (None: given to ``make``, or no conversion when ``dst`` is None).
+        dst: Encoding of the input (None: the image's, unconverted).
+        op: The op named in errors.
+    """
+
+    __slots__ = ("width", "height", "src", "dst", "_flag", "_layout", "_batch", "_normalize", "_normalizations",
+                 "op")
+
+    def __init__(self, width: int, height: int, src: str | None, dst: str | None, flag: int, layout: str,
+                 batch: bool, normalize: Mapping[str, Any] | None, op: str) -> None:
+        """Options already checked (``from_options``)."""
+        self.width, self.height, self.src, self.dst = width, height, src, dst
+        self._flag, self._layout, self._batch, self._normalize = flag, layout, batch, normalize
+        self._normalizations: dict[int, Normalization] = {}
+        self.op = op
+
+    @classmethod
+    def from_options(cls, w: Any, h: Any, opts: Any, op: str, *, src_per_image: bool = False) -> InputRecipe:
+        """Check ``model_input``'s size and options; with ``src_per_image``, ``opts.src`` is not
+        taken (each image's encoding is given to ``make``) and ``dst`` alone converts.
+
+        Raises:
+            VisionOpError: a bad size, option, encoding, interpolation, layout or normalisation.
+        """
+        width, height = image_size(w, h, op)
+        options = as_opts(opts, op, _OPTIONS[1:] if src_per_image else _OPTIONS)
+        src, dst = options.get("src"), options.get("dst")
+        if not src_per_image and (src is None) != (dst is None):
+            raise fail(op, f"opts.src and opts.dst go together, got src = {describe(src)}, dst = {describe(dst)}")
         for name, encoding in (("src", src), ("dst", dst)):
-            if not isinstance(encoding, str) or encoding not in ENCODING_CHANNELS:
+            if encoding is not None and (not isinstance(encoding, str) or encoding not in ENCODING_CHANNELS):
                 raise fail(op, f"opts.{name} must be one of {sorted(ENCODING_CHANNELS)}, got {describe(encoding)}")
-        if image.shape[2] != ENCODING_CHANNELS[src]:
-            raise fail(op, f"img has {image.shape[2]} channels but opts.src {src!r} needs {ENCODING_CHANNELS[src]}")
-        if (src, dst) in _CHANNEL_SWAPS:
-            swap = _COLOR_CODES[(src, dst)]
-        elif src != dst:
-            image = convert_color(image, src, dst)
-    flag = _interp(options.get("interp", "linear"), op)
-    layout = options.get("layout", "nhwc")
-    if not isinstance(layout, str) or layout not in LAYOUTS:
-        raise fail(op, f"opts.layout must be one of {list(LAYOUTS)}, got {describe(layout)}")
-    batch = as_bool(options.get("batch", True), op, "opts.batch")
-    normalize = options.get("normalize")
-    if normalize is not None and normalize != [] and not isinstance(normalize, Mapping):
-        raise fail(op, f"opts.normalize must be a table {{scale =, mean =, std =}}, got {describe(normalize)}")
-    channels = image.shape[2]
-    normalization = None if normalize is None else Normalization.from_options(
-        as_opts(normalize, op, _NORMALIZE_OPTIONS), channels, (channels,), op, "opts.normalize")
-    result: NDArray[Any] = _with_channels(cv2.resize(image, (width, height), interpolation=flag), 3)
-    if swap is not None:
-        result = cv2.cvtColor(result, swap)
-    if normalization is not None:
-        normalized = np.empty(result.shape, np.float32)
-        normalization.apply(result, normalized)
-        result = normalized
-    if layout == "nchw":
-        result = np.ascontiguousarray(result.transpose(2, 0, 1))
-    return result[None] if batch else result
+        flag = _interp(options.get("interp", "linear"), op)
+        layout = options.get("layout", "nhwc")
+        if not isinstance(layout, str) or layout not in LAYOUTS:
+            raise fail(op, f"opts.layout must be one of {list(LAYOUTS)}, got {describe(layout)}")
+        batch = as_bool(options.get("batch", True), op, "opts.batch")
+        normalize = options.get("normalize")
+        if normalize is not None and normalize != [] and not isinstance(normalize, Mapping):
+            raise fail(op, f"opts.normalize must be a table {{scale =, mean =, std =}}, got {describe(normalize)}")
+        recipe = cls(width, height, src, dst, flag, layout, batch,
+                     None if normalize is None else as_opts(normalize, op, _NORMALIZE_OPTIONS), op)
+        if dst is not None:  # the input's channels are known: its normalisation is checked now
+            recipe._normalization(ENCODING_CHANNELS[dst])
+        return recipe
+
+    def _normalization(self, channels: int) -> Normalization | None:
+        if self._normalize is None:
+            return None
+        normalization = self._normalizations.get(channels)
+        if normalization is None:
+            normalization = Normalization.from_options(self._normalize, channels, (channels,), self.op,
+                                                       "opts.normalize")
+            self._normalizations[channels] = normalization
+        return normalization
+
+    def make(self, image: NDArray[Any], src: str | None) -> NDArray[Any]:
+        """The input made from ``image`` (H x W x C uint8, ``as_image``) in encoding ``src``.
+
+        Raises:
+            VisionOpError: ``src`` is not an image encoding, or ``image``'s channels do not match it.
+        """
+        op, dst = self.op, self.dst
+        swap = None
+        if dst is not None:
+            if not isinstance(src, str) or src not in ENCODING_CHANNELS:
+                raise fail(op, f"opts.src must be one of {sorted(ENCODING_CHANNELS)}, got {describe(src)}")
+            if image.shape[2] != ENCODING_CHANNELS[src]:
+                raise fail(op, f"img has {image.shape[2]} channels but opts.src {src!r} needs {ENCODING_CHANNELS[src]}")
+            if (src, dst) in _CHANNEL_SWAPS:
+                swap = _COLOR_CODES[(src, dst)]
+            elif src != dst:
+                image = convert_color(image, src, dst)
+        normalization = self._normalization(image.shape[2])
+        result: NDArray[Any] = _with_channels(cv2.resize(image, (self.width, self.height), interpolation=self._flag), 3)
+        if swap is not None:
+            result = cv2.cvtColor(result, swap)
+        if normalization is not None:
+            normalized = np.empty(result.shape, np.float32)
+            normalization.apply(result, normalized)
+            result = normalized
+        if self._layout == "nchw":
+            result = np.ascontiguousarray(result.transpose(2, 0, 1))
+        return result[None] if self._batch else result
 
 
-__all__ = ["LAYOUTS", "model_input"]
+__all__ = ["LAYOUTS", "InputRecipe", "model_input"]
