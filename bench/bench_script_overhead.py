@@ -3,7 +3,9 @@
 The SSDLite person detector (``config/scripts/ssd_person.lua``) on bikes.mp4: median time of the
 engine's ``preprocess`` (Lua call, context table, ``vp`` calls, feed checks) and ``postprocess``
 (Lua call, ``vp`` calls, result conversion), next to the inference they surround. The script cost
-is what changes with the Lua runtime; run it on two checkouts to compare them side by side:
+is what changes with the Lua runtime; run it on two checkouts to compare them side by side. Since
+the script names built-in steps (``vp.steps``, docs/lua_api.md), its functions run without a call into
+Lua: on a checkout from before that, the same figures include the Lua calls.
 
     PYTHONPATH=. python bench/bench_script_overhead.py [--frames 300]
 """

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.records import ModelSpec
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
-from ros_vision_pipe.engine.steps import BuiltinStep, make_step
+from ros_vision_pipe.engine.steps import BuiltinStep, PostprocessStep, PreprocessStep, make_step
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
 from ros_vision_pipe.engine.vision import VisionOpError
 
@@ -117,8 +117,8 @@ class Model:
                     f"(model {spec.name!r})"
                 )
         self._step_lines: dict[str, str] = {}  # role -> the script line that made its built-in step
-        self._pre_step = self._builtin_step(self._preprocess, "preprocess")
-        self._post_step = self._builtin_step(self._postprocess, "postprocess")
+        self._pre_step = cast("PreprocessStep | None", self._builtin_step(self._preprocess, "preprocess"))
+        self._post_step = cast("PostprocessStep | None", self._builtin_step(self._postprocess, "postprocess"))
         # what the script is shown of a frame (its arrays are released with a garbage collection)
         self._shows_image = self._pre_step is None or self._post_step is None
         self._shows_outputs = self._post_step is None
@@ -159,7 +159,8 @@ class Model:
         return cls(spec, session, script, tasks)
 
     def _builtin_step(self, function: Any, role: str) -> BuiltinStep | None:
-        """The built-in step the script's ``role`` function is (``vp.steps``), or None: a Lua function.
+        """The built-in step the script's ``role`` function is (``vp.steps``; one for that role), or None:
+        a Lua function.
 
         Raises:
             ScriptError: The step is one for the other role, or does not fit the model.

@@ -43,6 +43,20 @@ class BuiltinStep(Protocol):
         """Why the step cannot serve a model with these inputs and outputs, or None."""
 
 
+class PreprocessStep(BuiltinStep, Protocol):
+    """A step that is a model's ``preprocess``."""
+
+    def __call__(self, ctx: FrameContext) -> np.ndarray:
+        """The model's input made from the frame."""
+
+
+class PostprocessStep(BuiltinStep, Protocol):
+    """A step that is a model's ``postprocess``."""
+
+    def __call__(self, outputs: Mapping[str, np.ndarray], ctx: FrameContext) -> dict[str, Any]:
+        """The frame's result made from the model's outputs (by name)."""
+
+
 class ModelInputStep:
     """``vp.steps.model_input(w, h, opts)``: ``vp.model_input(ctx.image, w, h, opts)`` with
     ``opts.src = ctx.encoding`` (when ``opts.dst`` is given; without it, no conversion)."""
@@ -113,7 +127,8 @@ class SelectDetectionsStep:
     def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> str | None:
         """Every output the step names must be one of the model's."""
         have = [spec.name for spec in outputs]
-        missing = [name for name in (self._boxes, self._scores, self._class_ids) if name is not None and name not in have]
+        named = (self._boxes, self._scores, self._class_ids)
+        missing = [name for name in named if name is not None and name not in have]
         if missing:
             return f"the model has no output {missing[0]!r}; its outputs are {have}"
         return None
@@ -143,4 +158,5 @@ def make_step(spec: Mapping[str, Any]) -> BuiltinStep:
     raise fail("steps", f"unknown step {describe(kind)}")
 
 
-__all__ = ["BuiltinStep", "ModelInputStep", "SelectDetectionsStep", "make_step"]
+__all__ = ["BuiltinStep", "ModelInputStep", "PostprocessStep", "PreprocessStep", "SelectDetectionsStep",
+           "make_step"]
