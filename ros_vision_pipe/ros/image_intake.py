@@ -29,9 +29,14 @@ from ros_vision_pipe.messages.image_encoding import (
     decode_raw,
 )
 from ros_vision_pipe.messages.typestore import BASE_STORE
+from ros_vision_pipe.ros.serialized_take import SerializedTaker
 
 #: rosbags' ROS 2 types, which read the serialized images.
 _CDR = get_typestore(BASE_STORE)
+
+
+#: A serialized message: rclpy's bytes, or a view of it in a ``SerializedTaker``'s buffer.
+Serialized = bytes | memoryview
 
 
 class RawFrame(NamedTuple):
@@ -62,7 +67,7 @@ class _ImageFields(NamedTuple):
     data: memoryview
 
 
-def _read_image(raw: bytes) -> _ImageFields | None:
+def _read_image(raw: Serialized) -> _ImageFields | None:
     """The fields of a serialized ``sensor_msgs/Image`` (plain CDR, either byte order), its pixels a
     view of ``raw``; None for anything else (rosbags then reads it and names the problem).
 
@@ -117,7 +122,7 @@ class ImageReader:
         self._name = "sensor_msgs/CompressedImage" if compressed else "sensor_msgs/Image"
         self._type = self._name.replace("/", "/msg/")
 
-    def read(self, raw: bytes) -> RawFrame:
+    def read(self, raw: Serialized) -> RawFrame:
         """The header, pixel size and decoding of a serialized message (never raises: a payload that
         cannot be read decodes to an ``ImageDecodeError`` naming the type and the reason)."""
         fields = None if self.compressed else _read_image(raw)
@@ -140,19 +145,22 @@ class ImageReader:
             msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step, msg.data, self.image_format))
 
 
-def take_waiting(subscription: Any) -> bytes | None:
-    """The next message waiting in ``subscription`` (serialized), taken as rclpy's executor takes it;
-    None when none is waiting or the subscription was destroyed meanwhile.
+def take_waiting(subscription: Any, taker: SerializedTaker | None = None) -> Serialized | None:
+    """The next message waiting in ``subscription`` (serialized), taken by ``taker`` into a buffer it
+    reuses, or as rclpy's executor takes it; None when none is waiting or the subscription was
+    destroyed meanwhile.
 
     Only from a callback of the subscription's own (mutually exclusive) group: the executor does
     not take from it meanwhile.
     """
     try:
         with subscription.handle:
+            if taker is not None:
+                return taker.take(subscription)
             taken = subscription.handle.take_message(subscription.msg_type, subscription.raw)
     except InvalidHandle:  # destroyed meanwhile (deactivate)
         return None
     return None if taken is None else taken[0]
 
 
-__all__ = ["ImageReader", "RawFrame", "take_waiting"]
+__all__ = ["ImageReader", "RawFrame", "Serialized", "take_waiting"]

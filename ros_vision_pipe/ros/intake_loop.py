@@ -31,7 +31,9 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
-from ros_vision_pipe.ros.image_intake import take_waiting
+from ros_vision_pipe.ros import serialized_take
+from ros_vision_pipe.ros.image_intake import Serialized, take_waiting
+from ros_vision_pipe.ros.serialized_take import SerializedTaker
 
 _LOG = logging.getLogger("ros_vision_pipe.intake")
 
@@ -70,10 +72,12 @@ class IntakeLoop:
         name: The thread's name.
     """
 
-    def __init__(self, context: Any, callback: Callable[[bytes, str], None], name: str = "image intake") -> None:
+    def __init__(self, context: Any, callback: Callable[[Serialized, str], None], name: str = "image intake") -> None:
         """Start the thread (it waits until ``watch`` gives it subscriptions)."""
         self._context = context
         self._callback = callback
+        # images taken into buffers the loop reuses (one copy each), else as rclpy takes them
+        self._taker = SerializedTaker() if serialized_take.available() else None
         self._wake = _rclpy.GuardCondition(context.handle)
         self._subscriptions: Mapping[str, Any] = {}
         self._closed = False
@@ -165,7 +169,7 @@ class IntakeLoop:
             _LOG.exception("QoS event callback of %r (%s) failed", topic, type(data).__name__)
 
     def _take(self, topic: str, subscription: Any) -> None:
-        raw = take_waiting(subscription)
+        raw = take_waiting(subscription, self._taker)
         if raw is None:
             return
         try:

@@ -41,7 +41,7 @@ from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeErr
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
 from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
-from ros_vision_pipe.ros.image_intake import ImageReader
+from ros_vision_pipe.ros.image_intake import ImageReader, Serialized
 from ros_vision_pipe.ros.intake_loop import IntakeGroup, IntakeLoop
 from ros_vision_pipe.ros.params import NodeConfig, declare_parameters
 from ros_vision_pipe.ros.qos_events import QosEventReporter, SilentInputs
@@ -241,7 +241,7 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         """DDS reported samples of ``topic`` lost (``QoSMessageLostInfo``): the silent/lossy-input bookkeeping."""
         self.silent_inputs.lost(topic, info.total_count)
 
-    def _on_image(self, raw: bytes, topic: str) -> None:
+    def _on_image(self, raw: Serialized, topic: str) -> None:
         """The intake thread's callback (intake_loop.py) for a serialized ``Image`` / ``CompressedImage``:
         take it, then start it.
 
@@ -260,7 +260,7 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         except PipelineClosedError:
             return
 
-    def _take_frame(self, raw: bytes, topic: str) -> None:
+    def _take_frame(self, raw: Serialized, topic: str) -> None:
         """Read a serialized message of ``topic`` in place (image_intake.py) and hand it to ``_intake``."""
         frame = self._readers[topic].read(raw)
         self.silent_inputs.frame(topic, frame.size)

@@ -21,7 +21,7 @@ def test_the_loop_takes_every_message_in_its_thread_while_the_executor_takes_non
     subscriptions = {topic: node.create_subscription(String, topic, executor_calls.append, RELIABLE,
                                                      callback_group=group, raw=True) for topic in ("/a", "/b")}
     taken: list[tuple[str, bytes, str]] = []
-    loop = IntakeLoop(context, lambda raw, topic: taken.append((topic, raw, threading.current_thread().name)))
+    loop = IntakeLoop(context, lambda raw, topic: taken.append((topic, bytes(raw), threading.current_thread().name)))
     loop.watch(subscriptions)
     probe = Probe(context)
     spin(node, probe.node)  # the executor spins the node too: it must leave these subscriptions alone
