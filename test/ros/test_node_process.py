@@ -39,16 +39,20 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 
 def test_another_process_receives_results_and_ctrl_c_stops_the_node_cleanly(
         context, spin, bikes, person_config, processes) -> None:
-    node = start([*NODE, "--ros-args", "-p", f"config_file:={person_config}", "-p", "image_topics:=[/cam]",
-                  "-p", "qos.reliable:=true"])
+    # The node publishes a result only once a subscriber has matched (docs/ros.md, Topics): the listener
+    # is up before the node starts, and discovery has a moment to settle before the first frame.
     listener = start([*LISTENER, "/vision_pipeline/fused", "5"])
-    processes += [node, listener]
+    processes.append(listener)
     probe = Probe(context)
     spin(probe.node, threads=2)
+    assert wait_for(lambda: probe.node.count_subscribers("/vision_pipeline/fused") > 0, timeout=30), "no listener"
+    node = start([*NODE, "--ros-args", "-p", f"config_file:={person_config}", "-p", "image_topics:=[/cam]",
+                  "-p", "qos.reliable:=true"])
+    processes.append(node)
     publisher = probe.node.create_publisher(Image, "/cam", 10)
     assert wait_for(lambda: publisher.get_subscription_count() > 0
-                    and probe.node.count_subscribers("/vision_pipeline/fused") > 0
-                    and probe.node.count_publishers("/vision_pipeline/fused") > 0, timeout=30), "no node/listener"
+                    and probe.node.count_publishers("/vision_pipeline/fused") > 0, timeout=30), "no node"
+    wait_for(lambda: False, timeout=1.0)
     for index in range(3, 8):
         publisher.publish(image_message(bikes[index], "bgr8", f"cam_{index}", 100 + index))
         wait_for(lambda: False, timeout=0.2)
