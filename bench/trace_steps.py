@@ -11,7 +11,7 @@ it left out): the table behind docs/performance.md, "Third round". The wrappers 
 few microseconds per step (ours a little more: its steps are not module functions).
 
     source tools/ros_env.sh
-    python bench/trace_steps.py [--rounds 2] [--frames 150]
+    python bench/trace_steps.py [--rounds 2] [--frames 150] [--detail]
 """
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ if OUT and (OURS or "--handwritten" in sys.argv):
             wrap(model.Model, "preprocess", "pre")
             wrap(model.Model, "postprocess", "post")
             wrap(intake_loop.IntakeLoop, "_take", "cb")
+            if os.environ.get("RVP_STEPS_DETAIL"):  # --detail: the calls between the take and publishing
+                from ros_vision_pipe.engine import generations, pending_frames
+                from ros_vision_pipe.ros import result_publishing
+
+                wrap(intake_loop, "take_waiting", "tk")
+                wrap(node_core.PipelineNodeCore, "_intake", "ik")
+                wrap(generations.SwappablePipeline, "submit", "sub")
+                wrap(pending_frames.PendingFrames, "_start", "st")
+                wrap(pending_frames.PendingFrames, "_wake", "wk")
+                wrap(result_publishing.ResultPublishing, "publish_result", "pr")
             intake = node_core.PipelineNodeCore._intake
 
             def noted(self, topic, header, decode):
@@ -122,6 +132,19 @@ STEPS = [
 ]
 
 
+#: ``--detail``: our node's steps between the take and the publish call.
+DETAIL_STEPS = [
+    ("  take", "tk0", "tk1", "perf"),
+    ("  take -> _intake (read the header, counters)", "tk1", "ik0", "perf"),
+    ("  _intake -> submit (diagnostics, decode, stamp)", "ik0", "sub0", "perf"),
+    ("  submit -> frame started (context, pending frame, here(), start_waiting)", "sub0", "st0", "perf"),
+    ("  frame started -> preprocess (runner, direct task)", "st0", "pre0", "perf"),
+    ("  end of postprocess -> frame complete (_wake)", "post1", "wk0", "perf"),
+    ("  frame complete -> publish_result (in-order collection)", "wk0", "pr0", "perf"),
+    ("  publish_result -> publish call (message)", "pr0", "pub0", "perf"),
+]
+
+
 def frames(marks: list[list], ours: bool) -> list[dict[str, tuple[float, float]]]:
     """Group a node's marks (label, perf clock, wall clock) by frame, a frame starting at its stamp.
 
@@ -133,18 +156,18 @@ def frames(marks: list[list], ours: bool) -> list[dict[str, tuple[float, float]]
     for label, clock, wall in marks:
         if label == "stamp":
             result.append({"stamp": (clock, clock), **before})
-        elif label == "wait1" or (ours and label == "cb0"):
+        elif label == "wait1" or (ours and label in ("cb0", "tk0", "tk1")):
             before[label] = (clock, wall)
         elif result and not label.startswith("wait"):
             result[-1].setdefault(label, (clock, wall))
     return result
 
 
-def table(path: Path, ours: bool, count: int) -> dict[str, float]:
+def table(path: Path, ours: bool, count: int, steps: list[tuple[str, str, str, str]]) -> dict[str, float]:
     """Median of each step (ms) over the last ``count`` frames of a node."""
     rows: dict[str, list[float]] = {}
     for frame in frames(json.loads(path.read_text()), ours)[-count:]:
-        for row, start, end, clock in STEPS:
+        for row, start, end, clock in steps:
             if start in frame and end in frame:
                 index = 1 if clock == "wall" else 0
                 rows.setdefault(row, []).append((frame[end][index] - frame[start][index]) * 1e3)
@@ -155,12 +178,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--detail", action="store_true", help="also our node's steps between take and publish")
     args = parser.parse_args()
+    steps = [*STEPS[:3], *(DETAIL_STEPS[:5] if args.detail else []), *STEPS[3:7],
+             *(DETAIL_STEPS[5:] if args.detail else []), *STEPS[7:]]
     with tempfile.TemporaryDirectory(prefix="trace_steps_") as folder:
         (Path(folder) / "sitecustomize.py").write_text(TRACER, encoding="utf-8")
         out = Path(folder) / "marks"
         env = {**os.environ, "RVP_STEPS_OUT": str(out), "RVP_STEPS_BENCH": str(REPO / "bench"),
-               "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")])),
+               **({"RVP_STEPS_DETAIL": "1"} if args.detail else {})}
         run = subprocess.run([sys.executable, str(REPO / "bench" / "bench_vs_handwritten.py"), "--scenarios", "2",
                               "--rounds", str(args.rounds), "--frames", str(args.frames)],
                              env=env, capture_output=True, text=True, check=False)
@@ -171,11 +198,11 @@ def main() -> int:
             print(run.stdout[-2000:], run.stderr[-2000:], f"missing: {missing}", sep="\n", file=sys.stderr)
             return 1
         count = args.rounds * args.frames
-        ours, hand = table(paths["ours"], True, count), table(paths["hand"], False, count)
+        ours, hand = table(paths["ours"], True, count, steps), table(paths["hand"], False, count, steps)
     print(f"Where a frame's time goes, scenario 2 (20 Hz, one frame at a time), medians of the last {count} "
           "frames of each node, ms")
     print("\n| step | ours | hand-written |\n|---|---|---|")
-    for row, *_ in STEPS:
+    for row, *_ in steps:
         print(f"| {row} | {ours.get(row, float('nan')):.3f} | {hand.get(row, float('nan')):.3f} |")
     print("\nThe bench's own row for the same run (with the tracer):")
     print("\n".join(latency))
