@@ -67,7 +67,7 @@ def use_huge_pages(environ: MutableMapping[str, str] = os.environ) -> None:
     Returns only when nothing is to change (see ``huge_page_environment``) or the new start failed
     (the process goes on as it is). Call it first thing in ``main``.
     """
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or not sys.executable:  # no interpreter to start again
         return
     environment = huge_page_environment(environ, thp_mode(), _glibc_has_tunable())
     if environment is None:

@@ -143,6 +143,8 @@ class IntakeLoop:
                     wait_set.wait(-1)
                     if self._closed or not self._context.ok():
                         return
+                    if self._subscriptions is not subscriptions:  # ``watch`` meanwhile: nothing more from these
+                        continue
                     for topic, handler in events:
                         if handler.is_ready(wait_set):
                             self._event(topic, handler)
