@@ -171,7 +171,11 @@ class IntakeLoop:
             _LOG.exception("QoS event callback of %r (%s) failed", topic, type(data).__name__)
 
     def _take(self, topic: str, subscription: Any) -> None:
-        raw = take_waiting(subscription, self._taker)
+        try:
+            raw = take_waiting(subscription, self._taker)
+        except (RuntimeError, MemoryError):  # rcl failed to take (not: nothing waiting); the next one may not
+            _LOG.exception("taking a message of %r failed", topic)
+            return
         if raw is None:
             return
         try:

@@ -73,3 +73,34 @@ def test_the_loop_ends_when_its_context_shuts_down(context) -> None:
     rclpy.try_shutdown(context=context)
     loop.thread.join(timeout=5)
     assert not loop.thread.is_alive()
+
+
+def test_a_take_that_fails_is_logged_and_the_loop_goes_on_taking(context, caplog) -> None:
+    node = rclpy.create_node("intake_take_failing", context=context)
+    subscription = node.create_subscription(String, "/t", lambda _: None, RELIABLE, callback_group=IntakeGroup(),
+                                            raw=True)
+    seen: list[bytes] = []
+    loop = IntakeLoop(context, lambda raw, topic: seen.append(bytes(raw)))
+    taker, calls = loop._taker, []
+
+    class FailingOnce:  # rcl failing once (not: nothing waiting); the message stays in the reader
+        def take(self, sub):
+            calls.append(sub)
+            if len(calls) == 1:
+                raise RuntimeError("rcl_take_serialized_message failed on '/t' (rcl error 1)")
+            if taker is not None:
+                return taker.take(sub)
+            taken = sub.handle.take_message(sub.msg_type, True)
+            return None if taken is None else taken[0]
+
+    loop._taker = FailingOnce()
+    loop.watch({"/t": subscription})
+    publisher = Probe(context).publisher(String, "/t", reliable=True)
+    publisher.publish(String(data="one"))
+    publisher.publish(String(data="two"))
+    assert wait_for(lambda: len(seen) == 2, timeout=10), seen
+    assert b"one" in seen[0] and b"two" in seen[1]
+    assert "taking a message of '/t' failed" in caplog.text
+    loop.close()
+    assert not loop.thread.is_alive()
+    node.destroy_node()

@@ -251,7 +251,8 @@ def test_a_flood_of_frames_for_a_quick_model_leaves_parameter_calls_answered(con
     node = make_node(context, person_config, image_topics=["/cam"], qos__reliable=True, qos__depth=150)
     probe = Probe(context)
     person = probe.listen(ModelResult, "/vision_pipeline/person/result")
-    spin(node, probe.node, threads=node.executor_threads + 1)
+    spin(node, threads=node.executor_threads)
+    spin(probe.node, threads=2)  # its own executor, so that it keeps up with ~100 results a second
     publisher = probe.publisher(Image, "/cam", reliable=True)
     client = parameter_client(probe)
     assert wait_for(lambda: node.model_publishers["person"].get_subscription_count() > 0)
@@ -269,7 +270,7 @@ def test_a_flood_of_frames_for_a_quick_model_leaves_parameter_calls_answered(con
         return totals["received"] == 121 and stats.frames_out + totals["refused"] == 121
 
     assert wait_for(accounted, timeout=30), node.diagnostics.totals()
-    assert wait_for(lambda: len(person) > 20)  # the probe shares the executor: its history may overflow
+    assert wait_for(lambda: len(person) > 20), len(person)  # a reliable history of 10: a slow reader may lose some
     indices = [m.frame_index for m in person]
     assert indices == sorted(indices)
     assert answered < 0.6, f"parameter call answered after {answered:.2f} s"
