@@ -61,7 +61,6 @@ from rclpy.utilities import remove_ros_args
 from ros_vision_pipe.engine.errors import EngineError
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.remote.factory import default_session_factory
-from ros_vision_pipe.huge_pages import use_huge_pages
 from ros_vision_pipe.ros.executors import MultiThreadedExecutor
 from ros_vision_pipe.ros.node_core import WARN_PERIOD_S, PipelineNodeCore  # noqa: F401 (re-exported)
 from ros_vision_pipe.ros.params import NodeConfigError, resolve_config_file
@@ -189,11 +188,7 @@ def main(args: list[str] | None = None) -> int:
 
     Any number of SIGINT/SIGTERM during start-up, spinning or shutdown ends it with status 0 and
     everything closed (the pipeline, its threads, the node, the executor, the context).
-
-    First of all the process starts again with its heap on transparent huge pages, where that is
-    possible and not opted out of (``huge_pages.py``: ~1 ms less per inference of a detector).
     """
-    use_huge_pages()
     use_large_data_profile()
     signals = _ShutdownSignals()
     try:

@@ -39,32 +39,36 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 
 def test_another_process_receives_results_and_ctrl_c_stops_the_node_cleanly(
         context, spin, bikes, person_config, processes) -> None:
-    # The node publishes a result only once a subscriber has matched (docs/ros.md, Topics): the listener
-    # is up before the node starts, and discovery has a moment to settle before the first frame.
     listener = start([*LISTENER, "/vision_pipeline/fused", "5"])
-    processes.append(listener)
-    probe = Probe(context)
-    spin(probe.node, threads=2)
-    assert wait_for(lambda: probe.node.count_subscribers("/vision_pipeline/fused") > 0, timeout=30), "no listener"
     node = start([*NODE, "--ros-args", "-p", f"config_file:={person_config}", "-p", "image_topics:=[/cam]",
                   "-p", "qos.reliable:=true"])
-    processes.append(node)
+    processes += [listener, node]
+    probe = Probe(context)
+    spin(probe.node, threads=2)
     publisher = probe.node.create_publisher(Image, "/cam", 10)
     assert wait_for(lambda: publisher.get_subscription_count() > 0
-                    and probe.node.count_publishers("/vision_pipeline/fused") > 0, timeout=30), "no node"
-    wait_for(lambda: False, timeout=1.0)
-    for index in range(3, 8):
-        publisher.publish(image_message(bikes[index], "bgr8", f"cam_{index}", 100 + index))
+                    and probe.node.count_subscribers("/vision_pipeline/fused") > 0
+                    and probe.node.count_publishers("/vision_pipeline/fused") > 0, timeout=30), "no node/listener"
+    # The node publishes a result only once a subscriber has matched its publisher (docs/ros.md, Topics),
+    # which discovery may take a while to do: frames go on until the listener has had its five.
+    sent = 0
+    deadline = time.monotonic() + 60
+    while listener.poll() is None and time.monotonic() < deadline:
+        publisher.publish(image_message(bikes[3 + sent % 5], "bgr8", f"cam_{sent}", 100 + sent))
+        sent += 1
         wait_for(lambda: False, timeout=0.2)
     out, err = listener.communicate(timeout=30)
     lines = [json.loads(line) for line in out.splitlines()]
     assert listener.returncode == 0, err
-    assert [line["frame_index"] for line in lines] == [0, 1, 2, 3, 4]
+    assert len(lines) == 5
+    first = int(lines[0]["frame_id"].removeprefix("cam_"))
+    # five consecutive frames, each result carrying its own input's header, in order
+    assert [line["frame_index"] - lines[0]["frame_index"] for line in lines] == [0, 1, 2, 3, 4]
     assert [(line["frame_id"], line["stamp"]) for line in lines] == [
-        (f"cam_{i}", [100 + i, 123_456_789]) for i in range(3, 8)]
-    boxes = [line["results"][0]["boxes"] for line in lines]
+        (f"cam_{n}", [100 + n, 123_456_789]) for n in range(first, first + 5)]
     assert all(line["results"][0]["model"] == "person" and line["results"][0]["status"] == 0 for line in lines)
-    assert boxes[2] and boxes[2][0][4] > 0.9 and 320 < boxes[2][0][0] < 340  # frame 105: the cyclist
+    cyclist = next(line for n, line in enumerate(lines, first) if n % 5 == 2)["results"][0]["boxes"]  # bikes[5]
+    assert cyclist and cyclist[0][4] > 0.9 and 320 < cyclist[0][0] < 340
 
     for index in range(12):  # frames in flight when Ctrl-C arrives
         publisher.publish(image_message(bikes[index % len(bikes)], "bgr8", "late", 200 + index))
