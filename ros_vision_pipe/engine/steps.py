@@ -119,10 +119,10 @@ class SelectDetectionsStep:
             thr, {name: options[name] for name in ("labels", "format", "limit") if name in options}, op)
         scale = options.get("scale")
         self._image_scale = scale == "image"
-        self._scale = None if self._image_scale else scale
         if not (self._image_scale or scale is None or (isinstance(scale, list) and len(scale) in (1, 2))):
             raise fail(op, f'opts.scale must be "image", {{sx, sy}} or {{s}}, got {describe(scale)}')
-        self._selection.scale_factors(self._scale)  # its numbers checked now: a bad scale fails at load
+        # numbers checked once, here: a bad scale fails at load
+        self._factors = None if self._image_scale else self._selection.scale_factors(scale)
 
     def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> str | None:
         """Every output the step names must be one of the model's."""
@@ -139,9 +139,10 @@ class SelectDetectionsStep:
         Raises:
             VisionOpError: as ``vp.select_detections`` (shapes that do not fit, a class without label).
         """
-        scale = [ctx.image.shape[1], ctx.image.shape[0]] if self._image_scale else self._scale
+        shape = ctx.image.shape
+        factors = (float(shape[1]), float(shape[0])) if self._image_scale else self._factors
         class_ids = None if self._class_ids is None else outputs[self._class_ids]
-        return {self._key: self._selection.select(outputs[self._boxes], outputs[self._scores], class_ids, scale)}
+        return {self._key: self._selection.select(outputs[self._boxes], outputs[self._scores], class_ids, factors)}
 
 
 def make_step(spec: Mapping[str, Any]) -> BuiltinStep:

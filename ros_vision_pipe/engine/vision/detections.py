@@ -214,7 +214,7 @@ def select_detections(boxes: Any, scores: Any, thr: Any, options: Any = None) ->
     if not isinstance(opts, Mapping):
         raise fail(op, f"options must be a table, got {describe(options)}")
     selection = DetectionSelection.from_options(thr, opts, op)
-    return selection.select(boxes, scores, opts.get("class_ids"), opts.get("scale"))
+    return selection.select(boxes, scores, opts.get("class_ids"), selection.scale_factors(opts.get("scale")))
 
 
 class DetectionSelection:
@@ -271,11 +271,13 @@ class DetectionSelection:
         sx = as_float(factors[0], self.op, "scale")
         return sx, sx if len(factors) == 1 else as_float(factors[1], self.op, "scale")
 
-    def select(self, boxes: Any, scores: Any, class_ids: Any = None, scale: Any = None) -> list[dict[str, Any]]:
-        """The detections of these arrays (``select_detections``' result); ``scale`` as its option.
+    def select(self, boxes: Any, scores: Any, class_ids: Any = None,
+               factors: tuple[float, float] | None = None) -> list[dict[str, Any]]:
+        """The detections of these arrays (``select_detections``' result), boxes scaled by ``factors``
+        (``scale_factors`` of the ``scale`` option; None: not scaled).
 
         Raises:
-            VisionOpError: bad shapes, lengths that differ, a bad scale, a class without label.
+            VisionOpError: bad shapes, lengths that differ, a class without label.
         """
         op = self.op
         score_array = _one_batch(scores, op, "scores", 1)
@@ -288,7 +290,6 @@ class DetectionSelection:
             class_array = _one_batch(class_ids, op, "class_ids", 1)
             if class_array.shape[0] != count:
                 raise fail(op, f"class_ids must have {count} entries like scores, got {describe(class_ids)}")
-        factors = self.scale_factors(scale)
         # where_above + take + box_convert + scale_boxes, computed as they do, in fewer numpy calls
         keep = np.flatnonzero(score_array > self.threshold)
         if keep.size == 0 or self.limit == 0:  # the usual frame of a detector: nothing more to compute
