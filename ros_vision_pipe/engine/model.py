@@ -175,7 +175,7 @@ class Model:
         except VisionOpError as error:  # checked when the script made it: only a changed engine gets here
             raise ScriptError(f"{where}: vp.{error} (model {self.name!r})") from None
         problem = (f"it is a {step.role} step" if step.role != role
-                   else step.mismatch(self.session.inputs, self.session.outputs))
+                   else step.mismatch(self.session.inputs, self.session.outputs, self.script.limits.memory_bytes))
         if problem is not None:
             raise ScriptError(f"{where}: {role} is {step.name}, but {problem} (model {self.name!r})")
         return step

@@ -39,8 +39,9 @@ class BuiltinStep(Protocol):
     #: ``vp.steps.<kind>``, for messages.
     name: str
 
-    def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> str | None:
-        """Why the step cannot serve a model with these inputs and outputs, or None."""
+    def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], memory_bytes: int) -> str | None:
+        """Why the step cannot serve a model with these inputs and outputs, its script's memory limit
+        ``memory_bytes`` (what the Lua function's arrays count against), or None."""
 
 
 class PreprocessStep(BuiltinStep, Protocol):
@@ -72,10 +73,13 @@ class ModelInputStep:
         """
         self._recipe = InputRecipe.from_options(width, height, opts, "steps.model_input", src_per_image=True)
 
-    def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> str | None:
-        """A model input in one tensor: the model must have one input."""
+    def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], memory_bytes: int) -> str | None:
+        """A model input in one tensor, within the script's memory limit: the model must have one input."""
         if len(inputs) != 1:
             return f"it makes one tensor but the model has inputs {[spec.name for spec in inputs]}"
+        if self._recipe.max_bytes > memory_bytes:
+            return (f"its input takes up to {self._recipe.max_bytes / 2**20:.1f} MiB, more than the script's "
+                    f"memory limit of {memory_bytes / 2**20:.0f} MiB (script_memory_mb)")
         return None
 
     def __call__(self, ctx: FrameContext) -> np.ndarray:
@@ -84,7 +88,11 @@ class ModelInputStep:
         Raises:
             VisionOpError: the frame is not a uint8 image in one of the encodings ``vp.model_input`` takes.
         """
-        return self._recipe.make(as_image(ctx.image, self._recipe.op, "ctx.image"), ctx.encoding)
+        op, image = self._recipe.op, ctx.image
+        if image.dtype != np.uint8:  # a typed encoding (depth, 16-bit): not for this step
+            raise fail(op, f"ctx.image must be a uint8 image (the frame's encoding is {ctx.encoding!r}; "
+                           f"write preprocess in Lua for it), got {describe(image)}")
+        return self._recipe.make(as_image(image, op, "ctx.image"), ctx.encoding)
 
 
 class SelectDetectionsStep:
@@ -124,8 +132,8 @@ class SelectDetectionsStep:
         # numbers checked once, here: a bad scale fails at load
         self._factors = None if self._image_scale else self._selection.scale_factors(scale)
 
-    def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]) -> str | None:
-        """Every output the step names must be one of the model's."""
+    def mismatch(self, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], memory_bytes: int) -> str | None:
+        """Every output the step names must be one of the model's (its result is bounded by theirs)."""
         have = [spec.name for spec in outputs]
         named = (self._boxes, self._scores, self._class_ids)
         missing = [name for name in named if name is not None and name not in have]

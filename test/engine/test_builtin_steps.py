@@ -166,3 +166,25 @@ def test_steps_made_in_a_loop_stay_within_the_script_memory_limit(write: Writer)
               'preprocess = all[1]\npostprocess = all[1]\n')
     with pytest.raises(ScriptMemoryError, match=r"m\.lua in main chunk: memory limit of 8 MiB exceeded"):
         load(write("m.lua", source), ScriptLimits(timeout_ms=20_000, memory_mb=8))
+
+
+def test_a_model_input_too_large_is_refused_before_anything_is_allocated(write: Writer) -> None:
+    with pytest.raises(ScriptError, match=r"m\.lua:1 in main chunk: vp\.steps\.model_input: a 100000 x 100000 x "
+                                          r"up to 4 uint8 input would take 38147\.0 MiB, more than the 1024 MiB"):
+        load(write("m.lua", "preprocess = vp.steps.model_input(100000, 100000)\npostprocess = preprocess\n"))
+    # within that bound but over the script's memory limit, which the Lua function's arrays count against
+    source = 'preprocess = vp.steps.model_input(3000, 3000, { dst = "rgb8" })\nfunction postprocess() return {} end\n'
+    with pytest.raises(ScriptError, match=r"m\.lua:1: preprocess is vp\.steps\.model_input, but its input takes up "
+                                          r"to 25\.7 MiB, more than the script's memory limit of 8 MiB "
+                                          r"\(script_memory_mb\) \(model 'person'\)"):
+        load(write("m.lua", source), ScriptLimits(memory_mb=8))
+    # the same bound for vp.model_input in a script's own preprocess: an error for the frame, not an allocation
+    write("lua.lua", "function preprocess(ctx)\n  local input = vp.model_input(ctx.image, 100000, 100000)\n"
+                     "  return input\nend\n"
+                     "function postprocess() return {} end\n")
+    path = write("p.lua", f'return {{ mode = "single", models = {{ {{ name = "person", path = {str(SSD_MODEL)!r}, '
+                          'script = "lua.lua" } } }')
+    with Pipeline.from_config(path) as pipeline, pytest.raises(
+            ScriptError, match=r"lua\.lua:2 in preprocess: vp\.model_input: a 100000 x 100000 x up to 4 uint8 input "
+                               r"would take 38147\.0 MiB.* \(model 'person', frame 0\)"):
+        pipeline.run(np.zeros((48, 64, 3), np.uint8), encoding="bgr8")

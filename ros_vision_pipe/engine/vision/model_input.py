@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ros_vision_pipe.engine.vision._args import as_bool, as_image, as_opts, describe, fail
+from ros_vision_pipe.engine.vision.crop_batch import MAX_BATCH_BYTES
 from ros_vision_pipe.engine.vision.image import (
     _COLOR_CODES,
     ENCODING_CHANNELS,
@@ -129,9 +130,25 @@ class InputRecipe:
             raise fail(op, f"opts.normalize must be a table {{scale =, mean =, std =}}, got {describe(normalize)}")
         recipe = cls(width, height, src, dst, flag, layout, batch,
                      None if normalize is None else as_opts(normalize, op, _NORMALIZE_OPTIONS), op)
+        if recipe.max_bytes > MAX_BATCH_BYTES:  # refused before anything is allocated
+            channels = "" if dst is not None else "up to "
+            raise fail(op, f"a {width} x {height} x {channels}{recipe._channels_bound} "
+                           f"{'float32' if normalize is not None else 'uint8'} input would take "
+                           f"{recipe.max_bytes / 2**20:.1f} MiB, more than the {MAX_BATCH_BYTES >> 20} MiB "
+                           f"an input may hold")
         if dst is not None:  # the input's channels are known: its normalisation is checked now
             recipe._normalization(ENCODING_CHANNELS[dst])
         return recipe
+
+    @property
+    def _channels_bound(self) -> int:
+        return ENCODING_CHANNELS[self.dst] if self.dst is not None else 4
+
+    @property
+    def max_bytes(self) -> int:
+        """The most bytes one input takes (4 channels when the image's own count is kept)."""
+        itemsize = 4 if self._normalize is not None else 1
+        return self.width * self.height * self._channels_bound * itemsize
 
     def _normalization(self, channels: int) -> Normalization | None:
         if self._normalize is None:
