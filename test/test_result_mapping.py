@@ -225,34 +225,3 @@ def test_a_detection_list_from_vp_maps_as_its_rows_would_through_the_parser() ->
         assert json.dumps(fast, default=str) == json.dumps(parsed, default=str)
         assert len(fast["detections"]) == len(listed)
 
-
-def test_a_detectors_rclpy_message_built_from_its_outcome_equals_the_one_built_from_its_fields() -> None:
-    messages_module = pytest.importorskip("ros_vision_pipe.msg")
-    from rclpy.serialization import serialize_message
-    from std_msgs.msg import Header
-
-    from ros_vision_pipe.engine.vision.detections import detections
-    from ros_vision_pipe.result_mapping import RCLPY_FACTORY
-
-    header = Header(frame_id="camera")
-    header.stamp.sec, header.stamp.nanosec = 12, 250_000_000
-    boxes = np.array([[1.5, 2.0, 30.25, 40.0], [5.0, 6.0, 7.0, 8.0]], dtype=np.float32)
-    outcomes = {
-        "listed": outcome({"detections": detections(boxes, np.array([0.9, 0.25]), np.array([2, 1]), ["cat", "dog"])},
-                          model="listed", latency_ms=3.5),
-        "unlabelled": outcome({"detections": detections(boxes, None, None, None)}, model="unlabelled"),
-        "none": outcome({"detections": detections(np.zeros((0, 4)), [])}, model="none"),
-        "skipped": outcome(None, ResultStatus.SKIPPED, model="skipped"),
-        "failed": outcome(None, ResultStatus.ERROR, model="failed", error="broken on purpose"),
-        "reused": outcome({"detections": detections(boxes[:1], [0.5], None, ["person"])}, ResultStatus.REUSED,
-                          model="reused", computed_on=3, age=2),
-    }
-    result = frame(outcomes)
-    messages = frame_messages(result, RCLPY_FACTORY, header=header)
-    for name in outcomes:
-        direct = messages.model(name)
-        assert isinstance(direct, messages_module.ModelResult)
-        generic = fill(RCLPY_FACTORY, MODEL_RESULT, model_result_fields(
-            outcomes[name], header=header, frame_index=5, source="/camera/image_raw"))
-        assert serialize_message(direct) == serialize_message(generic), name  # bytes: NaN scores compare equal
-    assert [len(messages.model(name).detections) for name in outcomes] == [2, 2, 0, 0, 0, 1]

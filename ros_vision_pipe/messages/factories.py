@@ -31,8 +31,7 @@ _TYPECODES = {
 
 
 @cache
-def rclpy_class(type_name: str) -> Any:
-    """The rclpy message class of ``type_name`` (``"pkg/msg/Name"``), imported once."""
+def _rclpy_class(type_name: str) -> Any:
     package, _, name = type_name.split("/")
     return getattr(importlib.import_module(f"{package}.msg"), name)
 
@@ -46,7 +45,7 @@ def _rclpy_array(values: np.ndarray) -> array.array[Any]:
 
 def rclpy_factory(type_name: str, fields: dict[str, Any]) -> Any:
     """``MessageFactory`` for rclpy: imports ``<package>.msg`` lazily; numpy arrays become ``array.array``."""
-    cls = rclpy_class(type_name)
+    cls = _rclpy_class(type_name)
     for key, value in fields.items():
         if isinstance(value, np.ndarray):
             fields[key] = _rclpy_array(value)
@@ -73,4 +72,4 @@ class RosbagsFactory:
         return self._types[type_name](**fields)
 
 
-__all__ = ["RCLPY_FACTORY", "MessageFactory", "RosbagsFactory", "rclpy_class", "rclpy_factory"]
+__all__ = ["RCLPY_FACTORY", "MessageFactory", "RosbagsFactory", "rclpy_factory"]

@@ -25,8 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ros_vision_pipe.engine.records import FrameResult, Mode, ModelOutcome, ResultStatus
-from ros_vision_pipe.engine.vision.formats import DetectionList
-from ros_vision_pipe.messages.factories import RCLPY_FACTORY, MessageFactory, RosbagsFactory, rclpy_class, rclpy_factory
+from ros_vision_pipe.messages.factories import RCLPY_FACTORY, MessageFactory, RosbagsFactory, rclpy_factory
 from ros_vision_pipe.messages.payloads import ResultMappingError, payload_fields, to_json
 
 FUSED_RESULT = "ros_vision_pipe/msg/FusedResult"
@@ -161,35 +160,6 @@ class _FrameFields:
         outcome = result.outcomes.get(name) or _missing_outcome(result, name)
         return model_result_fields(outcome, header=self.header, frame_index=result.frame_id, source=result.source)
 
-    def rclpy_detections(self, name: str) -> Any | None:
-        """The rclpy ``ModelResult`` of ``name`` built straight from its outcome, when that is a
-        detector's usual result (none, or only ``detections`` made by ``vp``, without keypoints) and
-        the header a message: the fields ``model`` gives, in one step instead of two (the result is
-        on its way to a subscriber). None for anything else (built from the fields)."""
-        outcome = self.result.outcomes.get(name)
-        if outcome is None or isinstance(self.header, Mapping):
-            return None
-        value = outcome.value
-        if value is None:
-            rows: Sequence[Mapping[str, Any]] = ()
-        elif type(value) is dict and len(value) == 1 and type(value.get("detections")) is DetectionList:
-            rows = value["detections"]
-            if any("keypoints" in row for row in rows):
-                return None
-        else:
-            return None
-        detection = rclpy_class(DETECTION)
-        message = rclpy_class(MODEL_RESULT)(
-            header=self.header, frame_index=int(self.result.frame_id), source=self.result.source,
-            model=outcome.model, status=STATUS_CODES[outcome.status], error=outcome.error or "",
-            computed_on_frame=int(outcome.computed_on), age_frames=int(outcome.age),
-            latency_ms=float(outcome.latency_ms))
-        message.detections = [
-            detection(x_min=box["x1"], y_min=box["y1"], x_max=box["x2"], y_max=box["y2"], score=row["score"],
-                      class_id=row["class_id"], label=row["label"])
-            for row in rows for box in (row["box"],)]
-        return message
-
     def fused(self, results: Mapping[str, Any]) -> dict[str, Any]:
         """``FusedResult`` fields, with ``results`` (model name -> fields or message) in order."""
         result, header = self.result, self.header
@@ -260,10 +230,7 @@ class FrameMessages:
         if message is None:
             if name not in self.names:
                 raise KeyError(name)
-            message = self._frame.rclpy_detections(name) if self._factory is RCLPY_FACTORY else None
-            if message is None:
-                message = fill(self._factory, MODEL_RESULT, self._frame.model(name))
-            self._built[name] = message
+            message = self._built[name] = fill(self._factory, MODEL_RESULT, self._frame.model(name))
         return message
 
     @property
