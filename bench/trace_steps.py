@@ -118,30 +118,26 @@ if OUT and (OURS or "--handwritten" in sys.argv):
     atexit.register(write)
 '''
 
-#: (row, from mark, to mark, clock): "wall" compares with the header stamp (the driver's wall clock).
+#: (row, from mark, to mark, clock), in the table's order: "wall" compares with the header stamp (the
+#: driver's wall clock); an indented row is one of ours under the row above it, shown with ``--detail``.
 STEPS = [
     ("header stamp -> rcl_wait returns (DDS)", "stamp", "wait1", "wall"),
     ("rcl_wait returns -> image callback", "wait1", "cb0", "perf"),
     ("image callback -> preprocess", "cb0", "pre0", "perf"),
-    ("preprocess", "pre0", "pre1", "perf"),
-    ("inference", "inf0", "inf1", "perf"),
-    ("postprocess", "post0", "post1", "perf"),
-    ("end of postprocess -> publish call", "post1", "pub0", "perf"),
-    ("publish call", "pub0", "pub1", "perf"),
-    ("header stamp -> publish returned", "stamp", "pub1", "wall"),
-]
-
-
-#: ``--detail``: our node's steps between the take and the publish call.
-DETAIL_STEPS = [
     ("  take", "tk0", "tk1", "perf"),
     ("  take -> _intake (read the header, counters)", "tk1", "ik0", "perf"),
     ("  _intake -> submit (diagnostics, decode, stamp)", "ik0", "sub0", "perf"),
     ("  submit -> frame started (context, pending frame, here(), start_waiting)", "sub0", "st0", "perf"),
     ("  frame started -> preprocess (runner, direct task)", "st0", "pre0", "perf"),
+    ("preprocess", "pre0", "pre1", "perf"),
+    ("inference", "inf0", "inf1", "perf"),
+    ("postprocess", "post0", "post1", "perf"),
+    ("end of postprocess -> publish call", "post1", "pub0", "perf"),
     ("  end of postprocess -> frame complete (_wake)", "post1", "wk0", "perf"),
     ("  frame complete -> publish_result (in-order collection)", "wk0", "pr0", "perf"),
     ("  publish_result -> publish call (message)", "pr0", "pub0", "perf"),
+    ("publish call", "pub0", "pub1", "perf"),
+    ("header stamp -> publish returned", "stamp", "pub1", "wall"),
 ]
 
 
@@ -180,8 +176,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--detail", action="store_true", help="also our node's steps between take and publish")
     args = parser.parse_args()
-    steps = [*STEPS[:3], *(DETAIL_STEPS[:5] if args.detail else []), *STEPS[3:7],
-             *(DETAIL_STEPS[5:] if args.detail else []), *STEPS[7:]]
+    steps = [step for step in STEPS if args.detail or not step[0].startswith(" ")]
     with tempfile.TemporaryDirectory(prefix="trace_steps_") as folder:
         (Path(folder) / "sitecustomize.py").write_text(TRACER, encoding="utf-8")
         out = Path(folder) / "marks"

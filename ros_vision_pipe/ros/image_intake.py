@@ -1,8 +1,9 @@
 """Reading the node's camera messages from their serialized bytes, and taking the waiting ones.
 
-The node subscribes with ``raw=True``: rclpy hands over the serialized message, which is read
-in place, so the pixels stay in the buffer rclpy took (rclpy's own conversion copies them twice:
-docs/performance.md, "Second round"). A ``sensor_msgs/Image`` is read by ``_read_image`` (its
+The node subscribes with ``raw=True`` and takes each message serialized, into a buffer of the
+intake's own (``serialized_take.py``: one copy of the pixels) or, where that is not available, as
+rclpy's bytes; either is read in place, so the pixels stay where they were taken (rclpy's own
+conversion copies them twice more: docs/performance.md, "Second round"). A ``sensor_msgs/Image`` is read by ``_read_image`` (its
 layout is fixed: a few ``struct`` reads); anything else, ``CompressedImage`` included, by rosbags
 through a ``memoryview`` (slicing the bytes would copy them). A payload that is no
 ``sensor_msgs/Image`` / ``CompressedImage`` (any DDS peer can send one) becomes a frame whose
