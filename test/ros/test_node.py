@@ -270,7 +270,12 @@ def test_a_flood_of_frames_for_a_quick_model_leaves_parameter_calls_answered(con
         return totals["received"] == 121 and stats.frames_out + totals["refused"] == 121
 
     assert wait_for(accounted, timeout=30), node.diagnostics.totals()
-    assert wait_for(lambda: len(person) > 20), len(person)  # a reliable history of 10: a slow reader may lose some
+    # the probe gets every result published; how many were published depends on the machine: on a loaded one
+    # the model's last frame takes over 50 ms, the frames go to its executor thread and most are refused
+    published = node.pipeline.lifetime_stats().frames_out
+    assert published >= 1
+    assert wait_for(lambda: len(person) == published), (len(person), published,
+                                                        node.diagnostics.totals()["input /cam"])
     indices = [m.frame_index for m in person]
     assert indices == sorted(indices)
     assert answered < 0.6, f"parameter call answered after {answered:.2f} s"
