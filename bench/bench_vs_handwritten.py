@@ -109,6 +109,7 @@ class Phase:
     config: Path
     reliable: bool
     models: tuple[str, ...]
+    parameters: tuple[str, ...] = ()  # more ``name:=value`` of our node (``--ours-param``)
 
 
 def node_name(phase: Phase, target: str) -> str:
@@ -127,6 +128,7 @@ def running(phase: Phase, driver: Driver, children: Children) -> Iterator[dict[s
                        "-p", f"config_file:={phase.config}", "-p", f"image_topics:=[{topic}]",
                        "-p", f"qos.reliable:={str(phase.reliable).lower()}",
                        "-p", f"qos.depth:={10 if phase.reliable else 5}"]
+            command += [part for parameter in phase.parameters for part in ("-p", parameter)]
         else:
             command = [sys.executable, __file__, "--handwritten", name, topic,
                        "reliable" if phase.reliable else "best_effort", ",".join(phase.models)]
@@ -251,9 +253,10 @@ def clip_frames(width: int, height: int) -> list[np.ndarray]:
 def run_scenarios(args: argparse.Namespace, driver: Driver, children: Children,
                   failures: list[str]) -> tuple[list[str], list[str]]:
     """Run the equality check and the chosen scenarios; return (table rows, equality notes)."""
-    phases = {"one": Phase("one", SINGLE_CONFIG, True, ("person",)),
-              "camera": Phase("camera", SINGLE_CONFIG, False, ("person",)),
-              "two": Phase("two", TWO_MODEL_CONFIG, True, ("person", "scene"))}
+    ours = tuple(args.ours_param)
+    phases = {"one": Phase("one", SINGLE_CONFIG, True, ("person",), ours),
+              "camera": Phase("camera", SINGLE_CONFIG, False, ("person",), ours),
+              "two": Phase("two", TWO_MODEL_CONFIG, True, ("person", "scene"), ours)}
     wanted = {"one"} | {SCENARIOS[n][1] for n in args.scenarios}
     table: list[str] = []
     notes: list[str] = []
@@ -315,6 +318,8 @@ def main() -> int:
                         help="Fast DDS transports of every process (default %(default)s)")
     parser.add_argument("--rate", type=float, default=20.0, help="pace of scenario 2, frames/s (default %(default)s)")
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate of scenarios 3-4 (default %(default)s)")
+    parser.add_argument("--ours-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="a parameter of our node besides the bench's (repeatable), e.g. huge_pages:=false")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     args = parser.parse_args()
@@ -351,7 +356,8 @@ def main() -> int:
           f"({len(images)} frames from frame 60), {args.frames} frames x {args.rounds} interleaved rounds per "
           f"scenario; Fast DDS profile {profile}; {os.cpu_count()} cores, load {load_start:.1f} -> "
           f"{os.getloadavg()[0]:.1f}; {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
-          f"commit {commit.strip()}\n")
+          f"commit {commit.strip()}" + (f"; our node with {' '.join(args.ours_param)}" if args.ours_param else "")
+          + "\n")
     print("| scenario: median of rounds (min-max) | ours | hand-written | ours / hand-written |")
     print("|---|---|---|---|")
     print("\n".join(table))

@@ -37,6 +37,7 @@ from ros_vision_pipe.engine.generations import SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
+from ros_vision_pipe.huge_pages import HugePages
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
@@ -90,6 +91,7 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         self.intake: IntakeLoop | None = None  # the intake thread, while active
         self.watcher: ConfigWatcher | None = None
         self.pipeline: SwappablePipeline | None = None
+        self.huge_pages: HugePages | None = None  # set by _configure when the huge_pages parameter is on
 
     def _publisher(self, message_type: Any, topic: str, qos: QoSProfile) -> Any:
         return self.create_publisher(  # type: ignore[attr-defined]
@@ -147,6 +149,7 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
             Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
         if self.config.watch_config:
             self.watcher = ConfigWatcher(self.config.config_file.parent, self._on_config_changed)
+        self.huge_pages = HugePages() if self.config.huge_pages else None
 
     def _reread_config(self) -> NodeConfig:
         from ros_vision_pipe.ros.params import PARAMETERS, _validate
@@ -308,6 +311,14 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
                                      self.silent_inputs.counts(topic)[1])
             if silent is not None:
                 self.get_logger().warning(self.silent_inputs.message(self, topic, self.input_qos, silent))
+        self._settle_memory()
+
+    def _settle_memory(self) -> None:
+        """Once the models have settled (a first frames, after each reload), their memory onto huge pages."""
+        if self.huge_pages is not None:
+            collapsed = self.huge_pages.poll(self._results_handled)
+            if collapsed is not None:
+                self.get_logger().info(collapsed.describe())  # type: ignore[attr-defined]
 
     def _publish_diagnostics(self) -> None:
         if self._closing or self.pipeline is None:

@@ -47,6 +47,8 @@ class NodeConfig:
         silent_input_s: Seconds a matched input may stay without a frame before the node warns.
         watch_config: Reload when a file of the configuration's folder changes on disk.
         debug_image_rate: Most ``<ns>/debug_image`` messages per second (0 = no debug image).
+        huge_pages: Collapse the process's densely used memory onto 2 MiB pages once the models have
+            settled (huge_pages.py).
     """
 
     config_file: Path
@@ -61,6 +63,7 @@ class NodeConfig:
     silent_input_s: float = 3.0
     watch_config: bool = False
     debug_image_rate: float = 5.0
+    huge_pages: bool = True
 
     def image_format(self, topic: str) -> ImageFormat:
         """What ``topic``'s images become (``ImageFormat.EIGHT_BIT`` unless configured)."""
@@ -134,6 +137,11 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "debug_image_rate": (5.0, _descriptor(
         "Most annotated <ns>/debug_image messages per second, drawn only while someone subscribes; "
         "0 = no debug image topic.", floats=(0.0, 120.0))),
+    "huge_pages": (True, _descriptor(
+        "Once the models have run 20 frames (and again after each reload), move the densely used memory "
+        "of the node's process (model weights, ONNX Runtime's arena, Python's heap) onto 2 MiB pages "
+        "(Linux 6.1+, madvise MADV_COLLAPSE): an inference between camera frames is then about 5 % faster. "
+        "Nothing is done where the kernel cannot (docs/ros.md \"Huge pages\").")),
 }
 
 
@@ -184,6 +192,7 @@ def _validate(values: dict[str, Any]) -> NodeConfig:
         silent_input_s=float(values["qos.silent_input_warning"]),
         watch_config=bool(values["watch_config"]),
         debug_image_rate=float(values["debug_image_rate"]),
+        huge_pages=bool(values["huge_pages"]),
     )
 
 

@@ -19,6 +19,7 @@ from ros_vision_pipe.engine.generations import Generation
 from ros_vision_pipe.ros.params import NodeConfig, resolve_config_file
 
 if TYPE_CHECKING:
+    from ros_vision_pipe.huge_pages import HugePages
     from ros_vision_pipe.ros.debug_image import DebugImage
     from ros_vision_pipe.ros.reload import Reloader
     from ros_vision_pipe.ros.runtime_params import ModelParameters
@@ -32,6 +33,7 @@ class RuntimeControl:
     model_parameters: ModelParameters
     reloader: Reloader
     debug_image: DebugImage | None
+    huge_pages: HugePages | None
     _closing: bool
 
     if TYPE_CHECKING:  # provided by PipelineNodeCore and by the rclpy Node it is mixed into
@@ -52,6 +54,8 @@ class RuntimeControl:
     def _log_reload(self, success: bool, message: str) -> None:
         logger = self.get_logger()
         (logger.info if success else logger.error)(message)
+        if success and self.huge_pages is not None:  # the new models' memory, once they have settled
+            self.huge_pages.rearm()
 
     def _on_reload(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """``~/reload``: reload ``config_file`` (the file may have been edited in place)."""

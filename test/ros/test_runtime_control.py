@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rclpy.parameter import Parameter
 from ros_support import SSD_MODEL, Probe, image_message, wait_for
 from ros_vision_pipe.msg import FusedResult, ModelResult
@@ -13,7 +15,9 @@ from runtime_support import Stream, call, set_parameter, write_person_config
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
+from ros_vision_pipe.huge_pages import SETTLE_FRAMES
 from ros_vision_pipe.ros.node import PipelineNode
+from ros_vision_pipe.ros.node_core import WATCH_PERIOD_S
 
 NODE = "/vision_pipeline"
 SKIPPED, OK = ModelResult.STATUS_SKIPPED, ModelResult.STATUS_OK
@@ -229,3 +233,40 @@ def test_diagnostics_count_every_frame_across_a_reload_and_a_disabled_model_as_s
     assert (reported("pose")["skipped"], reported("pose")["errors"], reported("person")["skipped"]) == ("2", "0", "0")
     assert node.diagnostics.totals()["model pose"] == {"runs": 5, "skipped": 2, "reused": 0, "errors": 0, "drops": 0}
     assert float(reported("pose")["latency_last_ms"]) > 0
+
+
+def test_the_node_moves_its_memory_onto_huge_pages_once_settled_and_again_after_a_reload(
+        context, spin, bikes, tmp_path) -> None:
+    node = make_node(context, write_person_config(tmp_path))
+    assert node.huge_pages is not None and node.huge_pages.last is None  # on by default
+    probe = Probe(context)
+    person = probe.listen(ModelResult, f"{NODE}/person/result")
+    spin(node, probe.node, threads=node.executor_threads + 2)
+    publisher = probe.publisher(Image, "/cam", reliable=True)
+    for index in range(SETTLE_FRAMES - 1):
+        send_and_wait(publisher, bikes[index % len(bikes)], index, person)
+    time.sleep(2 * WATCH_PERIOD_S + 0.2)
+    assert node.huge_pages.last is None  # not before the models settled
+    send_and_wait(publisher, bikes[0], SETTLE_FRAMES - 1, person)
+    assert wait_for(lambda: node.huge_pages.last is not None, timeout=5)
+    first = node.huge_pages.last
+    if not first.supported:
+        pytest.skip(first.describe())
+    assert first.chunks > 0
+
+    response = call(probe.node, Trigger, f"{NODE}/reload", Trigger.Request())
+    assert response.success, response.message
+    sent = len(person)
+    for index in range(sent, sent + SETTLE_FRAMES - 1):
+        send_and_wait(publisher, bikes[index % len(bikes)], index, person)
+    time.sleep(2 * WATCH_PERIOD_S + 0.2)
+    assert node.huge_pages.last is first  # the new generation has not settled yet
+    send_and_wait(publisher, bikes[0], sent + SETTLE_FRAMES - 1, person)
+    assert wait_for(lambda: node.huge_pages.last is not first, timeout=5)
+    assert node.huge_pages.last.chunks > 0
+    assert [m.frame_index for m in person] == list(range(len(person)))  # no frame lost meanwhile
+
+
+def test_huge_pages_false_leaves_the_memory_as_allocated(context, tmp_path) -> None:
+    node = make_node(context, write_person_config(tmp_path), huge_pages=False)
+    assert node.huge_pages is None and node.get_parameter("huge_pages").value is False
