@@ -3,9 +3,10 @@
 The node subscribes with ``raw=True`` and takes each message serialized, into a buffer of the
 intake's own (``serialized_take.py``: one copy of the pixels) or, where that is not available, as
 rclpy's bytes; either is read in place, so the pixels stay where they were taken (rclpy's own
-conversion copies them twice more: docs/performance.md, "Second round"). A ``sensor_msgs/Image`` is read by ``_read_image`` (its
-layout is fixed: a few ``struct`` reads); anything else, ``CompressedImage`` included, by rosbags
-through a ``memoryview`` (slicing the bytes would copy them). A payload that is no
+conversion copies them twice more: docs/performance.md, "Second round"). A ``sensor_msgs/Image``
+is read by ``_read_image`` (its layout is fixed: a few ``struct`` reads); anything else,
+``CompressedImage`` included, by rosbags through a ``memoryview`` (slicing the bytes would copy
+them). A payload that is no
 ``sensor_msgs/Image`` / ``CompressedImage`` (any DDS peer can send one) becomes a frame whose
 decoding fails with ``ImageDecodeError``, rejected and counted like any bad image.
 """
