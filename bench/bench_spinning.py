@@ -80,7 +80,7 @@ def busy_core(enabled: bool) -> Iterator[None]:
         yield
         return
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    time.sleep(0.6)  # let FreeCores see it (it samples every 0.25 s)
+    time.sleep(0.6)  # let FreeCores see it (it samples every 0.1 s)
     try:
         yield
     finally:

@@ -18,8 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 
-#: Seconds between two looks at /proc (a look costs two small file reads, ~20 us).
-SAMPLE_PERIOD_S = 0.25
+#: Seconds between two looks at /proc (a look costs two small file reads, ~20 us). Short enough that
+#: the spinning session is back within ~0.1 s of the cores freeing up: with 0.25 s, a node that had
+#: waited while another process computed ran ~7 % of a 150-frame burst on the quiet session
+#: (docs/performance.md, "Fifth round"); /proc/stat counts in 10 ms ticks, 20 per look on 2 cores.
+SAMPLE_PERIOD_S = 0.1
 
 
 def available_cores() -> int:
