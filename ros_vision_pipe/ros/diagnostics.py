@@ -108,6 +108,8 @@ class DiagnosticsCollector:
             inputs={topic: _InputCounts() for topic in topics},
         )
         self._period_start = time.monotonic()
+        #: What the node did about huge pages (``huge_pages.py``), a value of the "pipeline" status.
+        self.huge_pages = "off (huge_pages:=false)"
 
     # -- counting (any thread) -----------------------------------------------------------
 
@@ -234,7 +236,8 @@ class DiagnosticsCollector:
             if self._state.pipeline:
                 frames = self._state.pipeline
                 message = f"{frames['pending']} pending, {frames['frames_out']} out of {frames['frames_in']}"
-                statuses.append(self._status(DiagnosticStatus.OK, "pipeline", message, dict(frames)))
+                statuses.append(self._status(DiagnosticStatus.OK, "pipeline", message,
+                                             {**frames, "huge_pages": self.huge_pages}))
             statuses.extend(self._backend_status(b) for b in self._state.backends)
         array = DiagnosticArray(status=statuses)
         array.header.stamp = stamp

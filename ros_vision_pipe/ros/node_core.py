@@ -37,7 +37,7 @@ from ros_vision_pipe.engine.generations import SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
-from ros_vision_pipe.huge_pages import HugePages
+from ros_vision_pipe.huge_pages import SETTLE_FRAMES, HugePages
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
@@ -150,6 +150,8 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         if self.config.watch_config:
             self.watcher = ConfigWatcher(self.config.config_file.parent, self._on_config_changed)
         self.huge_pages = HugePages() if self.config.huge_pages else None
+        if self.huge_pages is not None:
+            self.diagnostics.huge_pages = f"after {SETTLE_FRAMES} frames"
 
     def _reread_config(self) -> NodeConfig:
         from ros_vision_pipe.ros.params import PARAMETERS, _validate
@@ -318,6 +320,7 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         if self.huge_pages is not None:
             collapsed = self.huge_pages.poll(self._results_handled)
             if collapsed is not None:
+                self.diagnostics.huge_pages = collapsed.describe()
                 self.get_logger().info(collapsed.describe())  # type: ignore[attr-defined]
 
     def _publish_diagnostics(self) -> None:

@@ -16,11 +16,13 @@ from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
 from ros_vision_pipe.engine.generations import Generation
+from ros_vision_pipe.huge_pages import SETTLE_FRAMES
 from ros_vision_pipe.ros.params import NodeConfig, resolve_config_file
 
 if TYPE_CHECKING:
     from ros_vision_pipe.huge_pages import HugePages
     from ros_vision_pipe.ros.debug_image import DebugImage
+    from ros_vision_pipe.ros.diagnostics import DiagnosticsCollector
     from ros_vision_pipe.ros.reload import Reloader
     from ros_vision_pipe.ros.runtime_params import ModelParameters
 
@@ -34,6 +36,7 @@ class RuntimeControl:
     reloader: Reloader
     debug_image: DebugImage | None
     huge_pages: HugePages | None
+    diagnostics: DiagnosticsCollector
     _closing: bool
 
     if TYPE_CHECKING:  # provided by PipelineNodeCore and by the rclpy Node it is mixed into
@@ -56,6 +59,9 @@ class RuntimeControl:
         (logger.info if success else logger.error)(message)
         if success and self.huge_pages is not None:  # the new models' memory, once they have settled
             self.huge_pages.rearm()
+            last = self.huge_pages.last
+            self.diagnostics.huge_pages = ("" if last is None else f"{last.describe()}; ") + \
+                f"again {SETTLE_FRAMES} frames after the reload"
 
     def _on_reload(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """``~/reload``: reload ``config_file`` (the file may have been edited in place)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from ros_support import SSD_MODEL, Probe, image_message, wait_for
 from ros_vision_pipe.msg import FusedResult, ModelResult
@@ -205,8 +206,6 @@ def test_a_reload_that_adds_a_model_creates_its_topic_and_its_switches(
 
 def test_diagnostics_count_every_frame_across_a_reload_and_a_disabled_model_as_skipped(
         context, spin, bikes, person_pose_config) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray
-
     node = make_node(context, person_pose_config, diagnostics_period=0.2)
     probe = Probe(context)
     fused = probe.listen(FusedResult, f"{NODE}/fused")
@@ -237,25 +236,34 @@ def test_diagnostics_count_every_frame_across_a_reload_and_a_disabled_model_as_s
 
 def test_the_node_moves_its_memory_onto_huge_pages_once_settled_and_again_after_a_reload(
         context, spin, bikes, tmp_path) -> None:
-    node = make_node(context, write_person_config(tmp_path))
+    node = make_node(context, write_person_config(tmp_path), diagnostics_period=0.2)
     assert node.huge_pages is not None and node.huge_pages.last is None  # on by default
     probe = Probe(context)
     person = probe.listen(ModelResult, f"{NODE}/person/result")
+    diagnostics = probe.listen(DiagnosticArray, "/diagnostics")
     spin(node, probe.node, threads=node.executor_threads + 2)
     publisher = probe.publisher(Image, "/cam", reliable=True)
+
+    def published() -> str:
+        found = [s for a in list(diagnostics) for s in a.status if s.name == f"{NODE}: pipeline"]
+        return {kv.key: kv.value for kv in found[-1].values}["huge_pages"] if found else ""
+
     for index in range(SETTLE_FRAMES - 1):
         send_and_wait(publisher, bikes[index % len(bikes)], index, person)
     time.sleep(2 * WATCH_PERIOD_S + 0.2)
     assert node.huge_pages.last is None  # not before the models settled
+    assert wait_for(lambda: published() == f"after {SETTLE_FRAMES} frames")
     send_and_wait(publisher, bikes[0], SETTLE_FRAMES - 1, person)
     assert wait_for(lambda: node.huge_pages.last is not None, timeout=5)
     first = node.huge_pages.last
     if not first.supported:
         pytest.skip(first.describe())
     assert first.chunks > 0
+    assert wait_for(lambda: published() == first.describe())  # e.g. "huge pages: 57 chunks of 2 MiB (114 MiB)..."
 
     response = call(probe.node, Trigger, f"{NODE}/reload", Trigger.Request())
     assert response.success, response.message
+    assert wait_for(lambda: published() == f"{first.describe()}; again {SETTLE_FRAMES} frames after the reload")
     sent = len(person)
     for index in range(sent, sent + SETTLE_FRAMES - 1):
         send_and_wait(publisher, bikes[index % len(bikes)], index, person)
@@ -264,9 +272,11 @@ def test_the_node_moves_its_memory_onto_huge_pages_once_settled_and_again_after_
     send_and_wait(publisher, bikes[0], sent + SETTLE_FRAMES - 1, person)
     assert wait_for(lambda: node.huge_pages.last is not first, timeout=5)
     assert node.huge_pages.last.chunks > 0
+    assert wait_for(lambda: published() == node.huge_pages.last.describe())
     assert [m.frame_index for m in person] == list(range(len(person)))  # no frame lost meanwhile
 
 
 def test_huge_pages_false_leaves_the_memory_as_allocated(context, tmp_path) -> None:
     node = make_node(context, write_person_config(tmp_path), huge_pages=False)
     assert node.huge_pages is None and node.get_parameter("huge_pages").value is False
+    assert node.diagnostics.huge_pages == "off (huge_pages:=false)"
