@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ import numpy as np
 
 #: ``madvise`` advice: collapse the range onto transparent huge pages, synchronously (Linux 6.1).
 MADV_COLLAPSE = 25
-#: Size of a PMD-mapped huge page on x86-64 and arm64 (4 KiB base pages).
+#: Size of a PMD-mapped huge page on x86-64 and arm64 with 4 KiB base pages (``huge_page_size`` reads
+#: the kernel's: 512 MiB on arm64 kernels with 64 KiB pages).
 HUGE_PAGE = 2 << 20
 #: Default share of a chunk's pages that must be in memory for it to be collapsed.
 MIN_PRESENT = 0.5
@@ -49,6 +51,7 @@ class Collapsed:
         failed: Chunks the kernel did not collapse (no huge page free, memory it cannot move).
         seconds: Wall time it took.
         supported: False where the kernel or platform cannot collapse (nothing was tried).
+        chunk_bytes: The size of a huge page, and so of a chunk.
     """
 
     chunks: int
@@ -56,17 +59,28 @@ class Collapsed:
     failed: int
     seconds: float
     supported: bool = True
+    chunk_bytes: int = HUGE_PAGE
 
     def describe(self) -> str:
         """One line for the log."""
         if not self.supported:
             return "huge pages: not supported here (Linux 6.1+ with transparent huge pages); 4 KiB pages kept"
-        return (f"huge pages: {self.chunks} chunks of 2 MiB ({self.chunks * 2} MiB) collapsed in "
+        mib = self.chunk_bytes >> 20
+        return (f"huge pages: {self.chunks} chunks of {mib} MiB ({self.chunks * mib} MiB) collapsed in "
                 f"{self.seconds:.2f} s; {self.sparse} sparse chunks left alone, {self.failed} not collapsed")
 
 
-def private_ranges(maps: str) -> Iterator[tuple[int, int]]:
-    """The 2 MiB-aligned (start, end) of the writable private anonymous mappings in ``/proc/<pid>/maps`` text."""
+def huge_page_size() -> int:
+    """The kernel's PMD huge page size (``HUGE_PAGE`` where it does not say)."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") as size:
+            return int(size.read().strip()) or HUGE_PAGE
+    except (OSError, ValueError):
+        return HUGE_PAGE
+
+
+def private_ranges(maps: str, chunk: int = HUGE_PAGE) -> Iterator[tuple[int, int]]:
+    """The ``chunk``-aligned (start, end) of the writable private anonymous mappings in ``/proc/<pid>/maps`` text."""
     for line in maps.splitlines():
         fields = line.split()
         if len(fields) < 5 or not fields[1].startswith("rw") or fields[1][3] != "p":
@@ -75,7 +89,7 @@ def private_ranges(maps: str) -> Iterator[tuple[int, int]]:
         if name and name != "[heap]":  # files, stacks, vdso...
             continue
         low, high = (int(value, 16) for value in fields[0].split("-"))
-        start, end = -(-low // HUGE_PAGE) * HUGE_PAGE, high // HUGE_PAGE * HUGE_PAGE
+        start, end = -(-low // chunk) * chunk, high // chunk * chunk
         if end > start:
             yield start, end
 
@@ -123,64 +137,89 @@ def collapse(min_present: float = MIN_PRESENT) -> Collapsed:
     except OSError:
         return Collapsed(0, 0, 0, 0.0, supported=False)
     chunks = sparse = failed = 0
-    per_chunk = HUGE_PAGE // os.sysconf("SC_PAGE_SIZE")
+    chunk = huge_page_size()
+    per_chunk = chunk // os.sysconf("SC_PAGE_SIZE")
     try:
-        for start, end in private_ranges(maps):
+        for start, end in private_ranges(maps, chunk):
             try:
-                entries = os.pread(pagemap, (end - start) // HUGE_PAGE * per_chunk * 8,
-                                   start // HUGE_PAGE * per_chunk * 8)
+                entries = os.pread(pagemap, (end - start) // chunk * per_chunk * 8, start // chunk * per_chunk * 8)
             except OSError:  # unmapped meanwhile
                 continue
             present = (np.frombuffer(entries, np.uint64) & _PRESENT) != 0
-            if present.size != (end - start) // HUGE_PAGE * per_chunk:  # shrunk meanwhile
+            if present.size != (end - start) // chunk * per_chunk:  # shrunk meanwhile
                 continue
             for index, share in enumerate(present.reshape(-1, per_chunk).mean(axis=1)):
                 if share < min_present:
                     sparse += 1
-                elif madvise(start + index * HUGE_PAGE, HUGE_PAGE, MADV_COLLAPSE) == 0:
+                elif madvise(start + index * chunk, chunk, MADV_COLLAPSE) == 0:
                     chunks += 1
                 else:  # EINVAL: memory the kernel cannot collapse (a thread stack...); ENOMEM, EAGAIN
                     failed += 1
     finally:
         os.close(pagemap)
-    return Collapsed(chunks, sparse, failed, time.monotonic() - began)
+    return Collapsed(chunks, sparse, failed, time.monotonic() - began, chunk_bytes=chunk)
 
 
 class HugePages:
     """When to ``collapse``: once the models have settled after each (re)build of the pipeline.
 
     ``poll`` is called now and then with the frames finished so far (the node's input-watch timer):
-    when ``settle_frames`` frames have finished since the pipeline was (re)built, it collapses, in the
-    caller's thread (tens of milliseconds; the frames go on meanwhile). ``rearm`` after a reload
-    collapses the new models' memory in turn.
+    when ``settle_frames`` frames have finished since the pipeline was (re)built, a collapse starts in
+    a thread of its own (its time grows with the memory, ~2 s per GB here: the caller's other work,
+    /diagnostics, goes on) and ``report`` gets its ``Collapsed``. ``rearm`` after a reload collapses
+    the new models' memory in turn.
 
     Args:
+        report: Called with each ``Collapsed``, in the collapsing thread.
         settle_frames: Frames after a (re)build before collapsing.
         min_present: See ``collapse``.
     """
 
-    def __init__(self, settle_frames: int = SETTLE_FRAMES, min_present: float = MIN_PRESENT) -> None:
+    def __init__(self, report: Callable[[Collapsed], None] = lambda _: None, settle_frames: int = SETTLE_FRAMES,
+                 min_present: float = MIN_PRESENT) -> None:
         """Armed: the first ``settle_frames`` frames lead to a collapse."""
+        self._report = report
         self._settle = settle_frames
         self._min_present = min_present
+        self._lock = threading.Lock()
         self._armed_at: int | None = 0  # frames finished when armed (None: nothing to do)
         self._frames = 0
-        #: What the last collapse did (None: none yet).
+        self._thread: threading.Thread | None = None
+        #: What the last collapse did (None: none finished yet).
         self.last: Collapsed | None = None
 
-    def poll(self, frames: int) -> Collapsed | None:
-        """Collapse when ``frames`` (finished so far) is ``settle_frames`` past the arming; None otherwise."""
-        self._frames = frames
-        if self._armed_at is None or frames - self._armed_at < self._settle:
-            return None
-        self.last = collapse(self._min_present)
-        self._armed_at = None  # an unsupported kernel is not asked again before a rebuild
-        return self.last
+    def poll(self, frames: int) -> bool:
+        """Start a collapse when ``frames`` (finished so far) is ``settle_frames`` past the arming and none
+        is running; True when one started."""
+        with self._lock:
+            self._frames = frames
+            if self._armed_at is None or frames - self._armed_at < self._settle or self.running:
+                return False
+            self._armed_at = None  # an unsupported kernel is not asked again before a rebuild
+            self._thread = threading.Thread(target=self._collapse, name="huge pages", daemon=True)
+            self._thread.start()
+            return True
+
+    @property
+    def running(self) -> bool:
+        """A collapse is in progress."""
+        return self._thread is not None and self._thread.is_alive()
 
     def rearm(self) -> None:
         """The pipeline was rebuilt: collapse again once ``settle_frames`` more frames have finished."""
-        self._armed_at = self._frames
+        with self._lock:
+            self._armed_at = self._frames
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for a collapse in progress to end."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _collapse(self) -> None:
+        self.last = result = collapse(self._min_present)
+        self._report(result)
 
 
 __all__ = ["HUGE_PAGE", "MADV_COLLAPSE", "MIN_PRESENT", "SETTLE_FRAMES", "Collapsed", "HugePages", "collapse",
-           "private_ranges"]
+           "huge_page_size", "private_ranges"]

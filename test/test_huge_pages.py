@@ -5,13 +5,14 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from ros_vision_pipe import huge_pages
-from ros_vision_pipe.huge_pages import HUGE_PAGE, HugePages, collapse, private_ranges
+from ros_vision_pipe.huge_pages import HUGE_PAGE, HugePages, collapse, huge_page_size, private_ranges
 
 SIZE = 16 << 20  # 8 chunks of 2 MiB; at least 7 of them aligned inside the mapping
 
@@ -84,27 +85,40 @@ def test_a_second_collapse_finds_the_chunks_already_huge(regions) -> None:
     assert second.chunks >= 7 and second.seconds < max(0.5, first.seconds * 2)
 
 
-def test_the_node_policy_collapses_after_the_settling_frames_and_again_after_a_rebuild(regions) -> None:
-    policy = HugePages(settle_frames=20)
-    assert policy.poll(0) is None and policy.poll(19) is None and policy.last is None
-    done = policy.poll(20)
-    assert done is not None and policy.last is done
-    assert policy.poll(40) is None and policy.poll(400) is None  # once per (re)build
+def test_the_node_policy_collapses_in_its_own_thread_after_the_settling_frames_and_again_after_a_rebuild(
+        regions) -> None:
+    reports: list[huge_pages.Collapsed] = []
+    policy = HugePages(reports.append, settle_frames=20)
+    assert not policy.poll(0) and not policy.poll(19) and policy.last is None
+    assert policy.poll(20)
+    policy.join(30)
+    done = policy.last
+    assert done is not None and reports == [done] and not policy.running
+    assert not policy.poll(40) and not policy.poll(400)  # once per (re)build
     policy.rearm()  # the pipeline was rebuilt at frame 400
-    assert policy.poll(419) is None
-    again = policy.poll(420)
-    assert again is not None and again is not done and policy.last is again
+    assert not policy.poll(419)
+    assert policy.poll(420)
+    policy.join(30)
+    assert policy.last is not done and reports == [done, policy.last]
 
 
-def test_without_kernel_support_nothing_is_tried(monkeypatch) -> None:
-    monkeypatch.setattr(huge_pages, "_kernel_collapses", lambda: False)
-    result = collapse()
-    assert not result.supported and result.chunks == result.failed == 0
-    assert "not supported here" in result.describe()
+def test_a_collapse_in_progress_is_not_started_twice(monkeypatch) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow(min_present: float) -> huge_pages.Collapsed:
+        started.set()
+        release.wait(10)
+        return huge_pages.Collapsed(1, 0, 0, 0.0)
+
+    monkeypatch.setattr(huge_pages, "collapse", slow)
     policy = HugePages(settle_frames=1)
-    first = policy.poll(1)
-    assert first is not None and not first.supported and policy.last is first
-    assert policy.poll(5) is None  # not asked again before a rebuild
+    assert policy.poll(1) and started.wait(5) and policy.running
+    policy.rearm()
+    assert not policy.poll(5)  # the first one still runs
+    release.set()
+    policy.join(5)
+    assert policy.poll(6)  # re-armed meanwhile: runs once the first has ended
+    policy.join(5)
 
 
 def test_only_writable_private_anonymous_memory_is_considered() -> None:
@@ -119,3 +133,15 @@ def test_only_writable_private_anonymous_memory_is_considered() -> None:
         "7f0003000000-7f0003400000 ---p 00000000 00:00 0",  # reserved, inaccessible
     ])
     assert list(private_ranges(maps)) == [(0x1000000, 0x1600000), (0x7F0000200000, 0x7F0000400000)]
+    assert list(private_ranges(maps, 4 << 20)) == [(0x1000000, 0x1400000)]  # 4 MiB chunks: only the heap holds one
+
+
+def test_the_chunk_is_the_kernels_huge_page() -> None:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size") as size:
+            expected = int(size.read())
+    except OSError:
+        expected = HUGE_PAGE
+    assert huge_page_size() == expected
+    assert "chunks of 2 MiB (6 MiB)" in huge_pages.Collapsed(3, 0, 0, 0.1).describe()
+    assert "chunks of 512 MiB (1536 MiB)" in huge_pages.Collapsed(3, 0, 0, 0.1, chunk_bytes=512 << 20).describe()

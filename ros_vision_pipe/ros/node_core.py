@@ -37,7 +37,7 @@ from ros_vision_pipe.engine.generations import SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
-from ros_vision_pipe.huge_pages import SETTLE_FRAMES, HugePages
+from ros_vision_pipe.huge_pages import SETTLE_FRAMES, Collapsed, HugePages
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
 from ros_vision_pipe.msg import FusedResult, ModelResult
 from ros_vision_pipe.ros.debug_image import DebugImage
@@ -149,7 +149,7 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
             Trigger, "~/reload", self._on_reload, callback_group=self.reload_group)
         if self.config.watch_config:
             self.watcher = ConfigWatcher(self.config.config_file.parent, self._on_config_changed)
-        self.huge_pages = HugePages() if self.config.huge_pages else None
+        self.huge_pages = HugePages(self._huge_pages_done) if self.config.huge_pages else None
         if self.huge_pages is not None:
             self.diagnostics.huge_pages = f"after {SETTLE_FRAMES} frames"
 
@@ -316,12 +316,16 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         self._settle_memory()
 
     def _settle_memory(self) -> None:
-        """Once the models have settled (a first frames, after each reload), their memory onto huge pages."""
+        """Once the models have settled (the first frames, and after each reload), their memory onto
+        huge pages, in a thread of its own (huge_pages.py)."""
         if self.huge_pages is not None:
-            collapsed = self.huge_pages.poll(self._results_handled)
-            if collapsed is not None:
-                self.diagnostics.huge_pages = collapsed.describe()
-                self.get_logger().info(collapsed.describe())  # type: ignore[attr-defined]
+            self.huge_pages.poll(self._results_handled)
+
+    def _huge_pages_done(self, collapsed: Collapsed) -> None:
+        if self._closing:
+            return
+        self.diagnostics.huge_pages = collapsed.describe()
+        self.get_logger().info(collapsed.describe())  # type: ignore[attr-defined]
 
     def _publish_diagnostics(self) -> None:
         if self._closing or self.pipeline is None:
