@@ -19,6 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ros_vision_pipe.engine.errors import ConfigError
 from ros_vision_pipe.engine.model import onnx_session_factory
+from ros_vision_pipe.ros import task_runner
 from ros_vision_pipe.ros.node import PipelineNode
 
 CYCLIST_105 = (329.0, 28.0, 487.0, 209.0)  # models/PROVENANCE.md: frame 105, score 0.989
@@ -293,7 +294,11 @@ class ThreadRecordingSession(SlowSession):
         return super().run(feeds)
 
 
-def test_a_quick_model_runs_each_frame_in_the_intake_thread(context, spin, bikes, person_config) -> None:
+def test_a_quick_model_runs_each_frame_in_the_intake_thread(context, spin, bikes, person_config, monkeypatch) -> None:
+    # "quick" is HERE_MAX_TASK_S (50 ms); on a loaded machine an inference can take longer (a fresh-clone CI
+    # run with another process busy: frames 3 and 5 went to the pool, as designed). This test is about where
+    # a quick model's frames run, so the bound is one no frame reaches here.
+    monkeypatch.setattr(task_runner, "HERE_MAX_TASK_S", 60.0)
     threads: list[str] = []
     node = PipelineNode(context=context, session_factory=lambda spec, n, spinning: ThreadRecordingSession(
         onnx_session_factory(spec, n, spinning), threads), parameter_overrides=[
