@@ -35,6 +35,8 @@ MADV_COLLAPSE = 25
 HUGE_PAGE = 2 << 20
 #: Default share of a chunk's pages that must be in memory for it to be collapsed.
 MIN_PRESENT = 0.5
+#: Chunks whose pagemap entries are read at once (64 MiB of address space: 128 KiB of entries).
+SLICE_CHUNKS = 32
 #: Frames the models run after a (re)load before the node collapses (ONNX Runtime's arena has grown).
 SETTLE_FRAMES = 20
 
@@ -141,23 +143,35 @@ def collapse(min_present: float = MIN_PRESENT) -> Collapsed:
     per_chunk = chunk // os.sysconf("SC_PAGE_SIZE")
     try:
         for start, end in private_ranges(maps, chunk):
-            try:
-                entries = os.pread(pagemap, (end - start) // chunk * per_chunk * 8, start // chunk * per_chunk * 8)
-            except OSError:  # unmapped meanwhile
-                continue
-            present = (np.frombuffer(entries, np.uint64) & _PRESENT) != 0
-            if present.size != (end - start) // chunk * per_chunk:  # shrunk meanwhile
-                continue
-            for index, share in enumerate(present.reshape(-1, per_chunk).mean(axis=1)):
-                if share < min_present:
-                    sparse += 1
-                elif madvise(start + index * chunk, chunk, MADV_COLLAPSE) == 0:
-                    chunks += 1
-                else:  # EINVAL: memory the kernel cannot collapse (a thread stack...); ENOMEM, EAGAIN
-                    failed += 1
+            # a slice at a time: a reserved range of many GB (a GPU runtime's) is not read whole
+            for low in range(start, end, SLICE_CHUNKS * chunk):
+                count = min(SLICE_CHUNKS, (end - low) // chunk)
+                dense = _dense_chunks(pagemap, low // chunk * per_chunk, count, per_chunk, min_present)
+                if dense is None:  # unmapped or shrunk meanwhile
+                    break
+                sparse += count - len(dense)
+                for index in dense:
+                    if madvise(low + int(index) * chunk, chunk, MADV_COLLAPSE) == 0:
+                        chunks += 1
+                    else:  # EINVAL: memory the kernel cannot collapse (a thread stack...); ENOMEM, EAGAIN
+                        failed += 1
     finally:
         os.close(pagemap)
     return Collapsed(chunks, sparse, failed, time.monotonic() - began, chunk_bytes=chunk)
+
+
+def _dense_chunks(pagemap: int, first_page: int, count: int, per_chunk: int,
+                  min_present: float) -> np.ndarray | None:
+    """Indices, among ``count`` chunks from page ``first_page``, of those with at least ``min_present`` of
+    their pages in memory (/proc/self/pagemap); None when the range is no longer mapped whole."""
+    try:
+        entries = os.pread(pagemap, count * per_chunk * 8, first_page * 8)
+    except OSError:
+        return None
+    if len(entries) != count * per_chunk * 8:
+        return None
+    present = (np.frombuffer(entries, np.uint64) & _PRESENT) != 0
+    return np.flatnonzero(present.reshape(count, per_chunk).mean(axis=1) >= min_present)
 
 
 class HugePages:

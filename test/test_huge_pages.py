@@ -6,6 +6,7 @@ import ctypes
 import mmap
 import os
 import threading
+import tracemalloc
 from collections.abc import Iterator
 
 import numpy as np
@@ -119,6 +120,23 @@ def test_a_collapse_in_progress_is_not_started_twice(monkeypatch) -> None:
     policy.join(5)
     assert policy.poll(6)  # re-armed meanwhile: runs once the first has ended
     policy.join(5)
+
+
+def test_a_reserved_range_of_gigabytes_is_read_a_slice_at_a_time() -> None:
+    """A GPU runtime reserves GBs of address space it never touches: its pagemap is not read whole."""
+    reserved = mmap.mmap(-1, 2 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000),
+                         prot=mmap.PROT_READ | mmap.PROT_WRITE)  # 1024 chunks, 4 MiB of pagemap entries
+    try:
+        tracemalloc.start()
+        result = collapse()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        if not result.supported:
+            pytest.skip(result.describe())
+        assert result.sparse >= 1024 - 2  # all of it untouched (its two ends may not be aligned chunks)
+        assert peak < 1 << 20, f"{peak} bytes at once"
+    finally:
+        reserved.close()
 
 
 def test_only_writable_private_anonymous_memory_is_considered() -> None:
