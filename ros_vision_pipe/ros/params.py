@@ -140,7 +140,7 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "huge_pages": (True, _descriptor(
         "Once the models have run 20 frames (and again after each reload), move the densely used memory "
         "of the node's process (model weights, ONNX Runtime's arena, Python's heap) onto 2 MiB pages "
-        "(Linux 6.1+, madvise MADV_COLLAPSE): an inference between camera frames is then about 5 % faster. "
+        "(Linux 6.1+, madvise MADV_COLLAPSE): a 20 Hz frame's latency is then 4-7 % lower (docs/performance.md). "
         "Nothing is done where the kernel cannot (docs/ros.md \"Huge pages\").")),
 }
 
