@@ -303,7 +303,8 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
     # -- diagnostics (diagnostics group) -------------------------------------------------
 
     def _watch_inputs(self) -> None:
-        """Warn once per input when it has a matched publisher but no (or mostly lost) frames (docs/ros.md)."""
+        """Warn once per input when it has a matched publisher but no (or mostly lost) frames (docs/ros.md);
+        start the huge-page collapse once the models have settled (``_settle_memory``)."""
         if self._closing:
             return
         for topic, subscription in self.image_subscriptions.items():
