@@ -124,8 +124,8 @@ def test_a_collapse_in_progress_is_not_started_twice(monkeypatch) -> None:
 
 def test_a_reserved_range_of_gigabytes_is_read_a_slice_at_a_time() -> None:
     """A GPU runtime reserves GBs of address space it never touches: its pagemap is not read whole."""
-    reserved = mmap.mmap(-1, 2 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000),
-                         prot=mmap.PROT_READ | mmap.PROT_WRITE)  # 1024 chunks, 4 MiB of pagemap entries
+    reserved = mmap.mmap(-1, 8 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000),
+                         prot=mmap.PROT_READ | mmap.PROT_WRITE)  # 4096 chunks, 16 MiB of pagemap entries
     try:
         tracemalloc.start()
         result = collapse()
@@ -133,8 +133,9 @@ def test_a_reserved_range_of_gigabytes_is_read_a_slice_at_a_time() -> None:
         tracemalloc.stop()
         if not result.supported:
             pytest.skip(result.describe())
-        assert result.sparse >= 1024 - 2  # all of it untouched (its two ends may not be aligned chunks)
-        assert peak < 1 << 20, f"{peak} bytes at once"
+        assert result.sparse >= 4096 - 2  # all of it untouched (its two ends may not be aligned chunks)
+        # a slice of entries at a time (128 KiB) besides /proc/self/maps' text (up to ~1 MB in the suite's process)
+        assert peak < 4 << 20, f"{peak} bytes at once"
     finally:
         reserved.close()
 
