@@ -53,11 +53,18 @@ class Spinner:
         self.nodes = nodes
         for node in nodes:
             self.executor.add_node(node)
-        self.thread = threading.Thread(target=self.executor.spin, name="test-spin")
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._spin, name="test-spin")
         self.thread.start()
 
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except BaseException as error:  # noqa: BLE001 - ``stop`` reports it
+            self.errors.append(error)
+
     def stop(self) -> None:
-        """Close pipeline nodes, stop the executor, join its thread, destroy the nodes."""
+        """Close pipeline nodes, stop the executor, join its thread, destroy the nodes; fail if it raised."""
         for node in self.nodes:
             close = getattr(node, "close", None)
             if callable(close):
@@ -67,6 +74,7 @@ class Spinner:
         assert not self.thread.is_alive(), "executor thread did not stop"
         for node in self.nodes:
             node.destroy_node()
+        assert not self.errors, f"the executor's spin thread raised: {self.errors!r}"
 
 
 def image_message(image: Any, encoding: str, frame_id: str, sec: int, *, step: int | None = None,

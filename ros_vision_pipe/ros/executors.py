@@ -66,7 +66,12 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
             started.set()
             handler()
 
-        self._executor.submit(run)
+        try:
+            self._executor.submit(run)
+        except RuntimeError:  # the pool was shut down since the wait (``shutdown`` in another thread)
+            if self._is_shutdown:
+                return
+            raise
         self._futures.append(handler)
         # Until a pool thread takes it, the callback's entity is out of the wait set and the
         # executor would spin; waiting here releases the GIL to that thread.
@@ -78,6 +83,22 @@ class MultiThreadedExecutor(executors.MultiThreadedExecutor):
                 self._futures.remove(future)
                 future.result()  # raise any exceptions
 
+    def shutdown(self, timeout_sec: float | None = None, *, wait_for_threads: bool = True) -> bool:
+        """Stop, let the callbacks already handed to the pool finish, then destroy the guard condition.
+
+        rclpy 9.x destroys the executor's guard condition without waiting for outstanding work (its
+        wait is skipped: it tests ``_is_shutdown`` just after setting it). A handler still queued
+        on the pool then signals the destroyed guard condition and the spin thread re-raises its
+        ``InvalidHandle`` (about 6 shutdowns in 10 with busy timers; test_executors.py).
+        """
+        with self._shutdown_lock:
+            if not self._is_shutdown:
+                self._is_shutdown = True
+                if self._guard:
+                    self._guard.trigger()
+        if wait_for_threads:
+            self._executor.shutdown(wait=True)
+        return super().shutdown(timeout_sec, wait_for_threads=wait_for_threads)
 
     def dispatch(self, entity: Any, callback: Callable[[], None],
                  pending: Callable[[], bool] | None = None) -> bool:

@@ -106,3 +106,38 @@ def test_executor_still_resumes_coroutine_callbacks_and_raises_their_errors(cont
     assert failing.done()
     executor.shutdown()
     node.destroy_node()
+
+
+def test_shutdown_while_callbacks_are_queued_raises_nothing_in_the_spin_thread(context) -> None:
+    # rclpy 9.x destroys the guard condition before the handlers it already queued have run; each
+    # of them then signals it and the spin thread raised InvalidHandle (in CI: the demo's last line).
+    # With six busy timers that happened in about 6 shutdowns of 10.
+    from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+
+    node = rclpy.create_node("executor_shutdown_race", context=context)
+    ran: list[int] = []
+    for index in range(6):
+        node.create_timer(0.0005, lambda index=index: ran.append(index) or sum(range(3000)),
+                          callback_group=MutuallyExclusiveCallbackGroup())
+    failures: list[str] = []
+    for attempt in range(20):
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor.add_node(node)
+        errors: list[BaseException] = []
+
+        def spin(executor: MultiThreadedExecutor = executor, errors: list[BaseException] = errors) -> None:
+            try:
+                executor.spin()
+            except BaseException as error:  # noqa: BLE001 - the assertion names it
+                errors.append(error)
+
+        thread = threading.Thread(target=spin, name="shutdown-race")
+        thread.start()
+        time.sleep(0.03)
+        assert executor.shutdown(timeout_sec=10.0)
+        thread.join(timeout=10.0)
+        assert not thread.is_alive(), f"attempt {attempt}: the spin thread did not stop"
+        failures += [f"attempt {attempt}: {error!r}" for error in errors]
+    assert not failures, failures
+    assert len(set(ran)) == 6, "the timers never ran: the race was not exercised"
+    node.destroy_node()
