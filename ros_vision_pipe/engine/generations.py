@@ -112,10 +112,10 @@ class SwappablePipeline:
             self._generations.append(generation)
             return previous
 
-    def start_waiting(self) -> None:
+    def start_waiting(self, arrived_ns: int = 0) -> None:
         """``Pipeline.start_waiting`` on every open generation (frames submitted with ``start=False``)."""
         for pipeline in self.pipelines():
-            pipeline.start_waiting()
+            pipeline.start_waiting(arrived_ns)
 
     def try_get_result(self) -> tuple[Generation, FrameResult] | None:
         """The next result in submission order across generations if it is ready, else None.

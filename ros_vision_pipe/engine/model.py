@@ -17,6 +17,7 @@ from ros_vision_pipe.engine.lua.handles import Tensor
 from ros_vision_pipe.engine.lua.host_api import install_vp
 from ros_vision_pipe.engine.lua.sandbox import LuaScript
 from ros_vision_pipe.engine.records import ModelSpec
+from ros_vision_pipe.engine.replicas import Replicas, Run
 from ros_vision_pipe.engine.session import InferenceSession, OnnxSession, TensorSpec
 from ros_vision_pipe.engine.steps import BuiltinStep, PostprocessStep, PreprocessStep, make_step
 from ros_vision_pipe.engine.tasks import InlineTaskRunner, ModelTaskRunner
@@ -291,21 +292,34 @@ class Model:
         """Run the session in the calling thread: a task already on the model's task queue."""
         return self._infer(prepared.feeds, frame_id)
 
+    def replicas(self, start: bool = True) -> Replicas | None:
+        """The session's replicas (replicas.py) when it has them and they are built, else None
+        (``start``: build them if not done yet; see ``OnnxSession.replicas``)."""
+        replicas = getattr(self.session, "replicas", None)
+        return replicas(start) if callable(replicas) else None
+
+    def infer_on_replica(self, replicas: Replicas, prepared: Prepared, frame_id: int) -> Future[list[np.ndarray]]:
+        """Run the inference on a free replica of ``replicas``; the future fails as ``infer`` would raise."""
+        feeds = prepared.feeds
+        return replicas.submit(lambda run: self._infer(feeds, frame_id, run))
+
     def run_task(self, task: Callable[[], T]) -> Future[T]:
         """Queue ``task`` on the model's task queue (never concurrently with its other tasks)."""
         return self._tasks.submit(self.name, task)
 
-    def _infer(self, feeds: dict[str, np.ndarray], frame_id: int) -> list[np.ndarray]:
-        """Run the session; a batch on a model whose batch is fixed at 1 runs one item at a time."""
+    def _infer(self, feeds: dict[str, np.ndarray], frame_id: int, run: Run | None = None) -> list[np.ndarray]:
+        """Run the session (or ``run``: a replica's); a batch on a model whose batch is fixed at 1 runs
+        one item at a time."""
+        run = run or self.session.run
         batch = {array.shape[0] for array in feeds.values() if array.ndim > 0}
         needs_split = len(batch) == 1 and next(iter(batch)) > 1 and any(
             self._inputs[name].fixed_batch for name in feeds
         )
         try:
             if not needs_split:
-                return self.session.run(feeds)
+                return run(feeds)
             size = next(iter(batch))
-            parts = [self.session.run({n: a[i : i + 1] for n, a in feeds.items()}) for i in range(size)]
+            parts = [run({n: a[i : i + 1] for n, a in feeds.items()}) for i in range(size)]
             return [np.concatenate([part[k] for part in parts], axis=0) for k in range(len(parts[0]))]
         except InferenceError:
             raise

@@ -85,6 +85,12 @@ class PendingFrames:
         self._starter_thread: int | None = None  # the thread inside ``_start_ready``
         self._direct: DirectStart | None = starter if getattr(starter, "direct", False) else None  # type: ignore[assignment]
         self._ready: Callable[[], None] | None = None  # ``on_ready``
+        # Frames that back up (direct path): a frame submitted while an earlier one has no result yet,
+        # or that arrived before the previous result was out (``start_waiting``), tells the runner
+        # (``DirectStart.backlog``); a client that sends a frame only once it has the last result
+        # never looks backed up.
+        self._running = 0  # frames started whose result is not out
+        self._result_ns = 0  # ``time.time_ns()`` when the last result was out
         self._thread: threading.Thread | None = None
         if self._direct is not None:
             self._direct.on_room(self._start_ready)
@@ -140,17 +146,26 @@ class PendingFrames:
             self._to_start.append(ticket)
             self._stats.count(frames_in=1)
             self._cond.notify_all()
-        if start and self._direct is not None:
-            self._start_ready()
+            backlog = self._running > 0
+        if self._direct is not None:
+            if backlog:  # an earlier frame's result is not out yet
+                self._direct.backlog()
+            if start:
+                self._start_ready()
         return True
 
-    def start_waiting(self) -> None:
+    def start_waiting(self, arrived_ns: int = 0) -> None:
         """Direct path: start the waiting frames, oldest first, while the first model has room.
 
         With a task runner that runs an idle model's task in the calling thread, the frames run
         here, one after the other. Nothing to do without the direct path (the dispatcher starts frames).
+        ``arrived_ns``: when the newest frame reached the caller (``time.time_ns()`` clock; 0: not
+        known). A frame that arrived before the previous frame's result was out backed up behind
+        it, although the caller, busy running that frame, submits it only now (``backlog``).
         """
         if self._direct is not None:
+            if 0 < arrived_ns < self._result_ns:
+                self._direct.backlog()
             self._start_ready()
 
     def _dispatch(self) -> None:
@@ -203,8 +218,12 @@ class PendingFrames:
         def ended(future: Future[FrameResult]) -> None:
             with self._cond:
                 ticket.future = future
+                self._running -= 1
+                self._result_ns = time.time_ns()
             self._wake(future)
 
+        with self._cond:
+            self._running += 1
         try:
             self._starter.start(ctx, ticket.cancel, on_done=ended)
         except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on

@@ -83,6 +83,7 @@ class Pipeline:
         shares_cores: bool = False,
         frame_pipeline: bool = False,
         direct: bool = False,
+        replicas: bool = True,
     ) -> Pipeline:
         """Load a configuration file, its models and scripts, and start the mode's runner.
 
@@ -106,6 +107,8 @@ class Pipeline:
             direct: single/serial: submitted frames take the direct path, each model's three
                 steps as one task on its task queue (``build_runner``); the models' tasks then
                 run on one thread per model unless ``task_runner`` is given.
+            replicas: direct path, one model: frames that back up run side by side on one-thread
+                replicas of its session (``build_runner``).
 
         Raises:
             ConfigError, ModelLoadError, ScriptError: naming the file and model at fault.
@@ -131,7 +134,7 @@ class Pipeline:
             for model_spec in spec.models
         ]
         stats = StatsCollector(spec.mode, tuple(model.name for model in models))
-        runner = build_runner(config, models, stats=stats, lossless=lossless, direct=direct)
+        runner = build_runner(config, models, stats=stats, lossless=lossless, direct=direct, replicas=replicas)
         return cls(config, models, runner, stats=stats, owned_tasks=owned)
 
     def next_frame_id(self, source: str) -> int:
@@ -257,10 +260,11 @@ class Pipeline:
                                       timestamp=timestamp, frame_id=frame_id),
             stamp, timeout, start=start)
 
-    def start_waiting(self) -> None:
+    def start_waiting(self, arrived_ns: int = 0) -> None:
         """Direct path: start the frames submitted with ``start=False`` (in this thread when the
-        task runner runs an idle model's task here; see ``PendingFrames.start_waiting``)."""
-        self._frame_pipeline().start_waiting()
+        task runner runs an idle model's task here; see ``PendingFrames.start_waiting``, also for
+        ``arrived_ns``)."""
+        self._frame_pipeline().start_waiting(arrived_ns)
 
     def on_ready(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` in the thread that ends a frame's processing, each time one ends

@@ -223,13 +223,16 @@ class PipelineBuilder:
             sized by the cores free (``session_options``).
         direct: single/serial pipelines take the direct path (``build_runner``; needs a
             ``task_runner`` that runs tasks in other threads).
+        replicas: see ``build_runner``.
     """
 
     def __init__(self, session_factory: SessionFactory, task_runner: ModelTaskRunner | None = None,
-                 switches: ModelSwitches | None = None, *, shares_cores: bool = False, direct: bool = False) -> None:
+                 switches: ModelSwitches | None = None, *, shares_cores: bool = False, direct: bool = False,
+                 replicas: bool = True) -> None:
         """No generation built yet."""
         self.shares_cores = shares_cores
         self.direct = direct
+        self.replicas = replicas
         self.sessions = SessionCache(session_factory)
         self.task_runner = task_runner
         self.switches = switches or ModelSwitches()
@@ -266,8 +269,8 @@ class PipelineBuilder:
                 model.switches = self.switches  # type: ignore[attr-defined]
                 models.append(model)
             stats = StatsCollector(spec.mode, tuple(model.name for model in models))
-            pipeline = Pipeline(config, models, build_runner(config, models, stats=stats, direct=self.direct),
-                                stats=stats)
+            runner = build_runner(config, models, stats=stats, direct=self.direct, replicas=self.replicas)
+            pipeline = Pipeline(config, models, runner, stats=stats)
             baseline = None
             if warm_up:
                 self._warm_up(pipeline, path, warmup, warmup_encoding)

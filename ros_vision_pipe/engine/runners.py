@@ -84,7 +84,7 @@ def session_options(
 
 def build_runner(
     config: LoadedConfig, models: list[Model], *, stats: StatsCollector | None = None, lossless: bool = False,
-    direct: bool = False,
+    direct: bool = False, replicas: bool = True,
 ) -> ModeRunner:
     """The factory of mode runners: one place where a mode becomes its implementation.
 
@@ -97,11 +97,13 @@ def build_runner(
         direct: single/serial: submitted frames take the direct path (each model's three
             steps as one task on its task queue; the models' task runner must run tasks in
             other threads, as the ROS node's does). Other modes keep their stage threads.
+        replicas: direct path, one model: frames that back up run side by side on replicas of
+            its session (``SequentialMode``).
     """
     mode = config.spec.mode
     stats = stats or StatsCollector(mode, tuple(model.name for model in models))
     if mode in (Mode.SINGLE, Mode.SERIAL):
-        return SequentialMode(config, models, stats, direct=direct)
+        return SequentialMode(config, models, stats, direct=direct, replicas=replicas)
     if mode is Mode.PARALLEL_SYNC:
         from ros_vision_pipe.engine.modes.parallel_sync import ParallelSyncMode
 

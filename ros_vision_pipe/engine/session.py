@@ -16,6 +16,7 @@ import numpy as np
 
 from ros_vision_pipe.engine.cores import available_cores, shared_free_cores
 from ros_vision_pipe.engine.errors import ModelLoadError
+from ros_vision_pipe.engine.replicas import ReplicaBuilder, Replicas
 
 #: ONNX Runtime element types -> numpy dtype names.
 _ORT_DTYPES: dict[str, str] = {
@@ -154,6 +155,10 @@ class OnnxSession(DescribedSession):
     core that process needs (bench/bench_spinning.py, docs/performance.md). Spinning only during
     an inference (``session.force_spinning_stop``) was measured too: one inference in 12 took 3x
     as long. The cost is the model's weights twice in memory.
+
+    For frames that back up it builds, the first time ``replicas()`` is asked, one one-thread session
+    per core (replicas.py): two frames side by side on one-thread sessions run more inferences per
+    second than one after the other on every core.
     """
 
     def __init__(
@@ -205,6 +210,10 @@ class OnnxSession(DescribedSession):
             raise ModelLoadError(f"cannot load ONNX model ({where}): {error}") from error
         self._free = shared_free_cores() if adaptive else None
         self._cores = cores
+        # one-thread sessions for frames that back up (replicas.py); built on first use
+        outputs = [node.name for node in self._session.get_outputs()]
+        self._replicas = (ReplicaBuilder(lambda: _ort_session(source, providers, 1, False), cores, outputs, model_name)
+                          if adaptive else None)
         #: Inferences run on the spinning and on the quiet session (``FREE_CORES``).
         self.spinning_runs = self.quiet_runs = 0
         self._inputs = tuple(_spec(node) for node in self._session.get_inputs())
@@ -213,6 +222,17 @@ class OnnxSession(DescribedSession):
         meta = self._session.get_modelmeta().custom_metadata_map
         self._metadata: Mapping[str, str] = MappingProxyType(dict(meta))
         self.providers: tuple[str, ...] = tuple(self._session.get_providers())
+
+    def replicas(self, start: bool = True) -> Replicas | None:
+        """One-thread sessions of the model, one per core, that run several frames at once (replicas.py).
+
+        Only with ``FREE_CORES``. The first call with ``start`` starts building them in the
+        background: None until they are built (and always None when they could not be, or
+        without ``FREE_CORES``).
+        """
+        if self._replicas is None:
+            return None
+        return self._replicas.get() if start else self._replicas.replicas
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one inference (releases the GIL while ONNX Runtime computes)."""

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
@@ -28,6 +29,7 @@ from ros_vision_pipe.engine.inflight import Requests, collect_outputs, in_flight
 from ros_vision_pipe.engine.model import Model, Prepared
 from ros_vision_pipe.engine.queues import LaneQueue, QueueClosedError
 from ros_vision_pipe.engine.records import ModelOutcome, OverflowPolicy, ResultStatus
+from ros_vision_pipe.engine.replicas import Replicas
 from ros_vision_pipe.engine.stats import StatsCollector
 from ros_vision_pipe.engine.threads import lower_thread_priority
 
@@ -35,6 +37,8 @@ _LOG = logging.getLogger("ros_vision_pipe.engine")
 
 #: Time ``close`` waits for the threads of all the stages it stops, seconds.
 JOIN_TIMEOUT_S = 1.0
+#: Frames in a row that find the model free before frames that backed up stop overlapping.
+CALM_FRAMES = 3
 
 
 class ModelJob:
@@ -55,7 +59,7 @@ class ModelJob:
     """
 
     __slots__ = ("ctx", "on_done", "cancel", "tag", "inline", "direct", "prepared", "outputs", "collect", "requests",
-                 "elapsed", "outcome", "error", "dropped")
+                 "replica", "elapsed", "outcome", "error", "dropped")
 
     def __init__(self, ctx: FrameContext, on_done: Callable[[ModelJob], None],
                  cancel: threading.Event | None = None, tag: Any = None, inline: bool = False) -> None:
@@ -70,6 +74,7 @@ class ModelJob:
         self.outputs: list[Any] | None = None
         self.collect: list[Any] | None = None  # direct path: the outputs whose frame is collected after the job
         self.requests: Requests | None = None  # sent, not answered yet (asynchronous sessions)
+        self.replica: Future[list[Any]] | None = None  # direct path, frames backed up: its inference on a replica
         self.elapsed = 0.0
         self.outcome: ModelOutcome | None = None
         self.error: BaseException | None = None
@@ -114,6 +119,14 @@ class ModelStages:
         self._direct = 0  # direct jobs queued or running (start_direct)
         #: Called when a direct job ends (the owner starts the next frame then).
         self.room: Callable[[], None] | None = None
+        #: Direct path: while frames back up, run their inferences side by side on the model's
+        #: replicas (replicas.py) when it has them ("Overlap" below). Set by the mode.
+        self.overlap = False
+        self._overlapping = False
+        self._calm = 0  # frames in a row that found the model free (``free_for_frame``)
+        self._replica_lock = threading.Lock()
+        self._replicas_stopped = False
+        self._on_replicas: deque[ModelJob] = deque()  # direct jobs whose inference is on a replica, in frame order
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
                              name=f"vp-{model.name}-pre", daemon=True),
@@ -182,18 +195,107 @@ class ModelStages:
         future.add_done_callback(partial(self._direct_cancelled, job))
 
     def _run_direct(self, job: ModelJob) -> None:
+        ended = True
         try:
             if self.inbox.closed:
                 self._close_job(job)
                 return
-            for each in (self._preprocess, self._infer, self._postprocess):
+            self._step(job, self._preprocess)
+            replicas = self.model.replicas() if self._overlapping and job.pending else None
+            if replicas is not None:
+                ended = False  # ``_replica_done`` queues the rest of the job
+                self._send_to_replica(job, replicas)
+                return
+            for each in (self._infer, self._postprocess):
                 self._step(job, each)
-            outputs = job.collect
-            self._finish(job)  # publishes the result when the node runs this task itself
-            if outputs is not None:
-                self.model.collect_frame(outputs, job.ctx)  # off the result's path
+            self._end_direct(job)
+        finally:
+            if ended:
+                self._direct_ended()
+
+    def _end_direct(self, job: ModelJob) -> None:
+        outputs = job.collect
+        self._finish(job)  # publishes the result when the node runs this task itself
+        if outputs is not None:
+            self.model.collect_frame(outputs, job.ctx)  # off the result's path
+
+    # -- overlap: frames that back up run their inferences side by side ------------------
+    #
+    # A direct job normally runs preprocess, inference and postprocess as one task, one frame of the
+    # model at a time. When frames back up (one comes in before the last result is out: ``backlog``,
+    # from ``PendingFrames``) and the session has replicas (replicas.py), the task runs preprocess
+    # and hands the inference to a free replica; the model's task queue is then free for the next
+    # frame's preprocess. When an inference ends,
+    # the rest of its job (postprocess, result) is queued on the model's task queue as a task of its
+    # own, in frame order. The script's functions thus still run one at a time and in frame order.
+    # After ``CALM_FRAMES`` frames in a row found the model free, frames run whole again.
+
+    def backlog(self) -> None:
+        """A frame came in before the previous one's result was out: overlap frames (when allowed)."""
+        if self.overlap:
+            self._calm = 0
+            self._overlapping = self.model.replicas() is not None  # the first call starts building them
+
+    def free_for_frame(self) -> bool:
+        """Direct path: whether a frame started now would run at once (see ``backlog``)."""
+        busy = self._direct
+        if busy == 0:
+            if self._overlapping:
+                self._calm += 1
+                self._overlapping = self._calm < CALM_FRAMES
+            return True
+        replicas = self.model.replicas() if self._overlapping else None
+        return replicas is not None and busy < replicas.size
+
+    def _send_to_replica(self, job: ModelJob, replicas: Replicas) -> None:
+        assert job.prepared is not None
+        sent = time.perf_counter()
+        with self._replica_lock:
+            if self._replicas_stopped:  # ``stop`` ran: nothing more starts on a replica
+                replica = None
+            else:
+                self._on_replicas.append(job)
+                replica = job.replica = self.model.infer_on_replica(replicas, job.prepared, job.ctx.frame_id)
+        if replica is None:
+            self._direct_ended()
+            self._close_job(job)
+            return
+        replica.add_done_callback(partial(self._replica_done, job, sent))
+
+    def _replica_done(self, job: ModelJob, sent: float, _: Future[list[Any]]) -> None:
+        """In the replica's thread: queue the rest of each job whose inference ended, in frame order."""
+        job.elapsed += time.perf_counter() - sent
+        closed: list[ModelJob] = []
+        with self._replica_lock:  # held while queueing: the tasks go in frame order
+            while self._on_replicas and _inferred(self._on_replicas[0]):
+                ready = self._on_replicas.popleft()
+                try:
+                    future = self.model.run_task(partial(self._finish_replica, ready))
+                except RuntimeError:  # the task runner is closed
+                    closed.append(ready)
+                    continue
+                future.add_done_callback(partial(self._direct_cancelled, ready))
+        for ready in closed:
+            self._direct_ended()
+            self._close_job(ready)
+
+    def _finish_replica(self, job: ModelJob) -> None:
+        """On the model's task queue: postprocess a job whose inference ran on a replica, and end it."""
+        try:
+            if self.inbox.closed:
+                self._close_job(job)
+                return
+            for each in (self._collect_replica, self._postprocess):
+                self._step(job, each)
+            self._end_direct(job)
         finally:
             self._direct_ended()
+
+    @staticmethod
+    def _collect_replica(job: ModelJob) -> None:
+        assert job.replica is not None
+        replica, job.replica = job.replica, None
+        job.outputs = replica.result()  # an InferenceError naming the model and frame (``Model._infer``)
 
     def _direct_cancelled(self, job: ModelJob, future: Future[None]) -> None:
         if future.cancelled():  # the task runner closed before the task ran
@@ -319,16 +421,30 @@ class ModelStages:
         self._finish(job)
 
     def stop(self) -> None:
-        """Close the queues without waiting: queued jobs end with ``PipelineClosedError``."""
+        """Close the queues without waiting: queued jobs end with ``PipelineClosedError``, and so do
+        jobs whose inference waits for a replica."""
         for queue in (self.inbox, self._to_infer, self._to_post):
             for job in queue.close():
                 self._close_job(job)
+        with self._replica_lock:
+            self._replicas_stopped = True
+        for future in self._on_replica_futures():
+            future.cancel()  # only one no replica has started: ``_replica_done`` ends its job
 
     def join(self, deadline: float) -> None:
-        """Wait until ``deadline`` (``time.monotonic()``) for the threads to end (after ``stop``)."""
+        """Wait until ``deadline`` (``time.monotonic()``) for the threads to end (after ``stop``), and
+        for the inferences running on replicas: a process must not end under one (ONNX Runtime
+        aborts it)."""
         for thread in self._threads:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        running = self._on_replica_futures()
+        if running:
+            wait(running, max(0.0, deadline - time.monotonic()))
+
+    def _on_replica_futures(self) -> list[Future[list[Any]]]:
+        with self._replica_lock:
+            return [job.replica for job in self._on_replicas if job.replica is not None]
 
     def close(self, deadline: float | None = None) -> None:
         """``stop``, then ``join`` within a second (an inference in progress finishes first)."""
@@ -339,6 +455,11 @@ class ModelStages:
     def alive(self) -> bool:
         """Whether any of the three threads is still running."""
         return any(thread.is_alive() for thread in self._threads)
+
+
+def _inferred(job: ModelJob) -> bool:
+    """Whether ``job``'s inference on a replica has ended."""
+    return job.replica is not None and job.replica.done()
 
 
 def close_all(stages: Iterable[ModelStages]) -> None:

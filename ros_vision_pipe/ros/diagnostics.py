@@ -110,6 +110,8 @@ class DiagnosticsCollector:
         self._period_start = time.monotonic()
         #: What the node did about huge pages (``huge_pages.py``), a value of the "pipeline" status.
         self.huge_pages = "off (huge_pages:=false)"
+        #: The models' replicas for frames that back up (engine/replicas.py), a value of the "pipeline" status.
+        self.replicas = "off (replicas:=false)"
 
     # -- counting (any thread) -----------------------------------------------------------
 
@@ -237,7 +239,8 @@ class DiagnosticsCollector:
                 frames = self._state.pipeline
                 message = f"{frames['pending']} pending, {frames['frames_out']} out of {frames['frames_in']}"
                 statuses.append(self._status(DiagnosticStatus.OK, "pipeline", message,
-                                             {**frames, "huge_pages": self.huge_pages}))
+                                             {**frames, "huge_pages": self.huge_pages,
+                                              "replicas": self.replicas}))
             statuses.extend(self._backend_status(b) for b in self._state.backends)
         array = DiagnosticArray(status=statuses)
         array.header.stamp = stamp

@@ -79,6 +79,9 @@ class IntakeLoop:
         # images taken into buffers the loop reuses (one copy each), else as rclpy takes them
         self._taker = SerializedTaker() if serialized_take.available() else None
         self._wake = _rclpy.GuardCondition(context.handle)
+        #: While the callback runs: when its message reached this process (ns, system clock;
+        #: ``rmw_message_info_t.received_timestamp``), or 0 when not known (taken with rclpy).
+        self.received_ns = 0
         self._subscriptions: Mapping[str, Any] = {}
         self._closed = False
         # the loop ends with the context, whoever shuts it down (a weak reference: a closed loop is freed)
@@ -178,6 +181,7 @@ class IntakeLoop:
             return
         if raw is None:
             return
+        self.received_ns = self._taker.received_ns if self._taker is not None else 0
         try:
             self._callback(raw, topic)
         except Exception:  # a bug in the callback: keep taking frames

@@ -37,6 +37,7 @@ from ros_vision_pipe.engine.generations import SwappablePipeline
 from ros_vision_pipe.engine.live_feed import Intake, submit_live
 from ros_vision_pipe.engine.model import SessionFactory
 from ros_vision_pipe.engine.reload import PipelineBuilder, ReloadError
+from ros_vision_pipe.engine.replicas import describe_replicas
 from ros_vision_pipe.huge_pages import SETTLE_FRAMES, Collapsed, HugePages
 from ros_vision_pipe.messages.image_encoding import DecodedImage, ImageDecodeError
 from ros_vision_pipe.msg import FusedResult, ModelResult
@@ -108,7 +109,8 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
             self.config = declare_parameters(self)  # type: ignore[arg-type]
         self.task_runner = CallbackGroupTaskRunner(self, ())  # type: ignore[arg-type]  # one task queue per model, on demand
         # direct: a single/serial frame runs each model's steps as one task in the model's group
-        self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True, direct=True)
+        self.builder = PipelineBuilder(self._session_factory, self.task_runner, shares_cores=True, direct=True,
+                                       replicas=self.config.replicas)
         try:
             first = self.builder.build(self.config.config_file, warm_up=False)  # nothing spins yet to run task queues
         except ReloadError as error:  # at start-up: the engine's own error (ConfigError, ModelLoadError...)
@@ -260,8 +262,9 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
         if self._closing or not self._active or self.pipeline is None:
             return
         try:
+            intake = self.intake
             with self.task_runner.here():
-                self.pipeline.start_waiting()
+                self.pipeline.start_waiting(arrived_ns=intake.received_ns if intake is not None else 0)
         except PipelineClosedError:
             return
 
@@ -333,6 +336,8 @@ class PipelineNodeCore(ResultPublishing, RuntimeControl, _NodeBase):
             return
         # the per-model counts are a view of the engine's: every generation since start, as published
         self.diagnostics.engine(self.builder.switches.as_published(self.pipeline.lifetime_stats()))
+        if self.config.replicas:
+            self.diagnostics.replicas = describe_replicas(self.pipeline.current.pipeline.models)
         stamp = self.get_clock().now().to_msg()
         self.diagnostics_publisher.publish(self.diagnostics.build(stamp, self.task_runner.pending))
 

@@ -49,6 +49,8 @@ class NodeConfig:
         debug_image_rate: Most ``<ns>/debug_image`` messages per second (0 = no debug image).
         huge_pages: Collapse the process's densely used memory onto 2 MiB pages once the models have
             settled (huge_pages.py).
+        replicas: A one-model pipeline runs frames that back up side by side on one-thread replicas
+            of its session (engine/replicas.py).
     """
 
     config_file: Path
@@ -64,6 +66,7 @@ class NodeConfig:
     watch_config: bool = False
     debug_image_rate: float = 5.0
     huge_pages: bool = True
+    replicas: bool = True
 
     def image_format(self, topic: str) -> ImageFormat:
         """What ``topic``'s images become (``ImageFormat.EIGHT_BIT`` unless configured)."""
@@ -142,6 +145,12 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
         "of the node's process (model weights, ONNX Runtime's arena, Python's heap) onto 2 MiB pages "
         "(Linux 6.1+, madvise MADV_COLLAPSE): a 20 Hz frame's latency is then 4-7 % lower (docs/performance.md). "
         "Nothing is done where the kernel cannot (docs/ros.md \"Huge pages\").")),
+    "replicas": (True, _descriptor(
+        "A pipeline of one model (single mode) on 2+ cores: while frames back up (one arrives before the "
+        "last result is out), run their inferences side by side on one-thread replicas of the model, built "
+        "the first time (one per core, the weights once more each); the script's functions stay one at a "
+        "time and in frame order. One frame at a time runs on the multi-threaded session as before. "
+        "Read at start-up (docs/ros.md \"Frames that back up\").")),
 }
 
 
@@ -193,6 +202,7 @@ def _validate(values: dict[str, Any]) -> NodeConfig:
         watch_config=bool(values["watch_config"]),
         debug_image_rate=float(values["debug_image_rate"]),
         huge_pages=bool(values["huge_pages"]),
+        replicas=bool(values["replicas"]),
     )
 
 

@@ -31,6 +31,8 @@ INITIAL_CAPACITY = 64 * 1024
 MAX_IDLE = 4
 #: Room for ``rmw_message_info_t`` (64 bytes in rmw/types.h of Kilted), with margin.
 _MESSAGE_INFO_SIZE = 512
+#: Offset of ``received_timestamp`` in ``rmw_message_info_t`` (after the int64 ``source_timestamp``).
+_RECEIVED_AT = 8
 
 
 class _Allocator(ctypes.Structure):
@@ -153,6 +155,12 @@ class SerializedTaker:
         data = buffer.contents()
         self._pool[index] = (buffer, data)
         return memoryview(data).cast("B").toreadonly()
+
+    @property
+    def received_ns(self) -> int:
+        """When the last message taken reached this process: ``rmw_message_info_t.received_timestamp``
+        (ns, system clock; 0 where the middleware does not set it)."""
+        return int.from_bytes(self._info.raw[_RECEIVED_AT:_RECEIVED_AT + 8], sys.byteorder, signed=True)
 
     @property
     def buffers(self) -> int:

@@ -137,7 +137,7 @@ def test_shutdown_while_callbacks_are_queued_raises_nothing_in_the_spin_thread(c
         assert executor.shutdown(timeout_sec=10.0)
         thread.join(timeout=10.0)
         assert not thread.is_alive(), f"attempt {attempt}: the spin thread did not stop"
-        failures += [f"attempt {attempt}: {error!r}" for error in errors]
+        failures += [f"attempt {attempt}: {raised!r}" for raised in errors]
     assert not failures, failures
     assert len(set(ran)) == 6, "the timers never ran: the race was not exercised"
     node.destroy_node()

@@ -84,6 +84,8 @@ def test_a_take_that_fails_is_logged_and_the_loop_goes_on_taking(context, caplog
     taker, calls = loop._taker, []
 
     class FailingOnce:  # rcl failing once (not: nothing waiting); the message stays in the reader
+        received_ns = 0  # not known, as for a message taken with rclpy
+
         def take(self, sub):
             calls.append(sub)
             if len(calls) == 1:

@@ -59,6 +59,10 @@ class DirectStart(ModeRunner, Protocol):
         """Call ``callback`` (in any thread) whenever room appears."""
         ...
 
+    def backlog(self) -> None:
+        """A frame arrived while the previous one was running in the caller's thread."""
+        ...
+
 
 def call_config_function(
     config: LoadedConfig, function: Any, name: str, results: Mapping[str, Any], frame_id: int

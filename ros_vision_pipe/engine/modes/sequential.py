@@ -44,20 +44,29 @@ class SequentialMode:
     """
 
     def __init__(self, config: LoadedConfig, models: Sequence[Model], stats: StatsCollector, *,
-                 direct: bool = False) -> None:
+                 direct: bool = False, replicas: bool = True) -> None:
         """Prepare one ``ModelStages`` per model (threads start with the first overlapped frame).
 
         ``direct``: frames not run inline take the direct path (see the module docstring).
+        ``replicas``: on the direct path, a model alone runs frames that back up side by side on
+        one-thread replicas of its session (``ModelStages.backlog``, replicas.py).
         """
         self._config = config
         self.direct = direct
         # One waiting frame per model at most: ``start`` blocks the dispatcher when the first
         # model is busy, so frames not yet started stay pending, where drop_oldest can drop them.
         self._stages = [ModelStages(model, stats, max_queue_size=1) for model in models]
+        # one model alone on the direct path: frames that back up overlap on its replicas
+        self._stages[0].overlap = direct and replicas and len(self._stages) == 1
 
     def has_room(self) -> bool:
-        """Direct path: whether the first model is free to take a frame now."""
-        return self._stages[0].direct_jobs == 0
+        """Direct path: whether the first model is free to take a frame now (with replicas: while
+        frames back up, a replica is free; ``ModelStages.free_for_frame``)."""
+        return self._stages[0].free_for_frame()
+
+    def backlog(self) -> None:
+        """Direct path: a frame arrived while the first model was busy (the node's intake saw it)."""
+        self._stages[0].backlog()
 
     def on_room(self, callback: Callable[[], None]) -> None:
         """Direct path: call ``callback`` whenever the first model has finished a frame."""

