@@ -226,13 +226,18 @@ class OnnxSession(DescribedSession):
     def replicas(self, start: bool = True) -> Replicas | None:
         """One-thread sessions of the model, one per core, that run several frames at once (replicas.py).
 
-        Only with ``FREE_CORES``. The first call with ``start`` starts building them in the
-        background: None until they are built (and always None when they could not be, or
-        without ``FREE_CORES``).
+        Only with ``FREE_CORES``. With ``start`` (to run frames on them): None while another
+        process keeps a core busy (frames side by side would share what is left), and the first
+        call starts building them in the background (None until they are built, and always when
+        they could not be). Without ``start``: the replicas if built.
         """
         if self._replicas is None:
             return None
-        return self._replicas.get() if start else self._replicas.replicas
+        if not start:
+            return self._replicas.replicas
+        if self._free is not None and self._free.free() < self._cores - 0.5:  # a core is busy elsewhere
+            return None
+        return self._replicas.get()
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run one inference (releases the GIL while ONNX Runtime computes)."""

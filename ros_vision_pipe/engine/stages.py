@@ -126,6 +126,7 @@ class ModelStages:
         self._calm = 0  # frames in a row that found the model free (``free_for_frame``)
         self._replica_lock = threading.Lock()
         self._replicas_stopped = False
+        self._replica_jobs = 0  # jobs sent to a replica and not ended: later frames follow them (frame order)
         self._on_replicas: deque[ModelJob] = deque()  # direct jobs whose inference is on a replica, in frame order
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
@@ -201,7 +202,7 @@ class ModelStages:
                 self._close_job(job)
                 return
             self._step(job, self._preprocess)
-            replicas = self.model.replicas() if self._overlapping and job.pending else None
+            replicas = self._replicas_for(job)
             if replicas is not None:
                 ended = False  # ``_replica_done`` queues the rest of the job
                 self._send_to_replica(job, replicas)
@@ -225,10 +226,20 @@ class ModelStages:
     # model at a time. When frames back up (one comes in before the last result is out: ``backlog``,
     # from ``PendingFrames``) and the session has replicas (replicas.py), the task runs preprocess
     # and hands the inference to a free replica; the model's task queue is then free for the next
-    # frame's preprocess. When an inference ends,
-    # the rest of its job (postprocess, result) is queued on the model's task queue as a task of its
-    # own, in frame order. The script's functions thus still run one at a time and in frame order.
-    # After ``CALM_FRAMES`` frames in a row found the model free, frames run whole again.
+    # frame's preprocess. When an inference ends, the rest of its job (postprocess, result) is queued
+    # on the model's task queue as a task of its own, in frame order; a frame that starts while
+    # frames ahead of it are on replicas goes to a replica too. The script's functions thus still run
+    # one at a time and in frame order. After ``CALM_FRAMES`` frames in a row found the model free,
+    # frames run whole again.
+
+    def _replicas_for(self, job: ModelJob) -> Replicas | None:
+        """The replicas ``job``'s inference goes to (None: the job runs whole). Runs in the model's
+        task, like ``_finish_replica``: the count of jobs on replicas is stable meanwhile."""
+        if not job.pending:
+            return None
+        if self._replica_jobs:  # frames ahead of this one are still on replicas: it follows them, in order
+            return self.model.replicas(start=False)
+        return self.model.replicas() if self._overlapping else None
 
     def backlog(self) -> None:
         """A frame came in before the previous one's result was out: overlap frames (when allowed)."""
@@ -254,6 +265,7 @@ class ModelStages:
             if self._replicas_stopped:  # ``stop`` ran: nothing more starts on a replica
                 replica = None
             else:
+                self._replica_jobs += 1
                 self._on_replicas.append(job)
                 replica = job.replica = self.model.infer_on_replica(replicas, job.prepared, job.ctx.frame_id)
         if replica is None:
@@ -274,9 +286,9 @@ class ModelStages:
                 except RuntimeError:  # the task runner is closed
                     closed.append(ready)
                     continue
-                future.add_done_callback(partial(self._direct_cancelled, ready))
+                future.add_done_callback(partial(self._replica_cancelled, ready))
         for ready in closed:
-            self._direct_ended()
+            self._replica_ended()
             self._close_job(ready)
 
     def _finish_replica(self, job: ModelJob) -> None:
@@ -289,7 +301,17 @@ class ModelStages:
                 self._step(job, each)
             self._end_direct(job)
         finally:
-            self._direct_ended()
+            self._replica_ended()
+
+    def _replica_cancelled(self, job: ModelJob, future: Future[None]) -> None:
+        if future.cancelled():  # the task runner closed before ``_finish_replica`` ran
+            self._replica_ended()
+            self._close_job(job)
+
+    def _replica_ended(self) -> None:
+        with self._replica_lock:
+            self._replica_jobs -= 1
+        self._direct_ended()
 
     @staticmethod
     def _collect_replica(job: ModelJob) -> None:

@@ -7,6 +7,8 @@ side, while the script's functions stay one at a time and in frame order.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -156,3 +158,56 @@ def test_an_inference_failing_on_a_replica_names_model_and_frame_and_the_stream_
     assert "replica out of memory" in message and "'person'" in message and f"frame {failed[0].frame_id}" in message
     assert [r.frame_id for r in results] == sorted(r.frame_id for r in results)
     assert len(results) == 14 and failing.runs >= 10
+
+
+def test_a_stateful_script_sees_its_frames_in_order_one_call_at_a_time(write, frames: list[np.ndarray]) -> None:
+    # The script's functions stay in the model's task queue: preprocess and postprocess each see the
+    # frames in order and never two calls at once, also while the inferences run side by side.
+    write("ordered.lua", """
+        local last_pre, last_post, inside = -1, -1, false
+        function preprocess(ctx)
+          assert(not inside, "two calls at once"); inside = true
+          assert(ctx.frame_id == last_pre + 1, "preprocess out of order: " .. ctx.frame_id .. " after " .. last_pre)
+          last_pre = ctx.frame_id
+          local tensor = vp.model_input(ctx.image, 300, 300, { src = ctx.encoding, dst = "rgb8" })
+          inside = false
+          return tensor
+        end
+        function postprocess(outputs, ctx)
+          assert(not inside, "two calls at once"); inside = true
+          assert(ctx.frame_id == last_post + 1, "postprocess out of order: " .. ctx.frame_id .. " after " .. last_post)
+          last_post = ctx.frame_id
+          inside = false
+          return { seen = last_post }
+        end
+    """)
+    config = write("ordered_config.lua", f"""
+        return {{ mode = "single", models = {{
+          {{ name = "person", path = {str(REPO / "models" / "ssdlite_person.onnx")!r}, script = "ordered.lua" }},
+        }} }}
+    """)
+    pipeline = Pipeline.from_config(config, direct=True, shares_cores=True)
+    try:
+        run(pipeline, frames[:4], in_flight=2)
+        wait_built(pipeline)
+        results = run(pipeline, frames, in_flight=2) + run(pipeline, frames[:8], in_flight=1)
+        assert [r.error for r in results if r.error] == []
+        assert [r.outcomes["person"].value["seen"] for r in results] == [r.frame_id for r in results]
+        replicas = pipeline.models["person"].replicas(start=False)
+        assert replicas is not None and replicas.peak == 2
+    finally:
+        pipeline.close()
+
+
+def test_with_a_core_busy_elsewhere_frames_that_back_up_stay_one_at_a_time(
+        pipeline: Pipeline, frames: list[np.ndarray]) -> None:
+    # Side by side on the one core left, two frames would only share it: the replicas wait for free cores.
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.6)  # FreeCores sees it (samples every 0.1 s)
+        results = run(pipeline, frames[:12], in_flight=2)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert [r.frame_id for r in results] == list(range(12)) and all(r.error is None for r in results)
+    assert pipeline.models["person"].replicas(start=False) is None
