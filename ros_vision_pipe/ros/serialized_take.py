@@ -160,7 +160,7 @@ class SerializedTaker:
     def received_ns(self) -> int:
         """When the last message taken reached this process: ``rmw_message_info_t.received_timestamp``
         (ns, system clock; 0 where the middleware does not set it)."""
-        return int.from_bytes(self._info.raw[_RECEIVED_AT:_RECEIVED_AT + 8], sys.byteorder, signed=True)
+        return ctypes.c_int64.from_buffer(self._info, _RECEIVED_AT).value
 
     @property
     def buffers(self) -> int:
