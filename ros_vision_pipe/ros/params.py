@@ -148,7 +148,7 @@ PARAMETERS: dict[str, tuple[Any, ParameterDescriptor]] = {
     "replicas": (True, _descriptor(
         "A pipeline of one model (single mode) on 2+ cores: while frames back up (one arrives before the "
         "last result is out), run their inferences side by side on one-thread replicas of the model, built "
-        "the first time (one per core, the weights once more each); the script's functions stay one at a "
+        "the first time (one per core, ~50 MB each for the person detector); the script's functions stay one at a "
         "time and in frame order. One frame at a time runs on the multi-threaded session as before. "
         "Read at start-up (docs/ros.md \"Frames that back up\").")),
 }
