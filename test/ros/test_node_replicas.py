@@ -62,15 +62,21 @@ def boxes(messages: list[Any]) -> list[list[tuple[float, ...]]]:
              for d in m.detections] for m in messages]
 
 
-def test_frames_that_back_up_run_side_by_side_in_order_and_one_at_a_time_does_not(
-        context, spin, bikes, tmp_path) -> None:
-    node = make_node(context, write_person_config(tmp_path), diagnostics_period=0.2)
+def running(context: Any, spin: Any, tmp_path: Path, **params: Any) -> tuple[PipelineNode, Any, list[Any], list[Any]]:
+    """The node on a person config, spinning with a probe: (node, image publisher, results, /diagnostics)."""
+    node = make_node(context, write_person_config(tmp_path), diagnostics_period=0.2, **params)
     probe = Probe(context)
     results = probe.listen(ModelResult, f"{NODE}/person/result")
     diagnostics = probe.listen(DiagnosticArray, "/diagnostics")
     spin(node, probe.node, threads=node.executor_threads + 2)
     publisher = probe.publisher(Image, "/cam", reliable=True)
     assert wait_for(lambda: publisher.get_subscription_count() > 0)
+    return node, publisher, results, diagnostics
+
+
+def test_frames_that_back_up_run_side_by_side_in_order_and_one_at_a_time_does_not(
+        context, spin, bikes, tmp_path) -> None:
+    node, publisher, results, diagnostics = running(context, spin, tmp_path)
 
     alone = closed_loop(publisher, results, bikes, in_flight=1, first_sec=100)
     time.sleep(0.3)
@@ -98,13 +104,7 @@ def test_frames_that_back_up_run_side_by_side_in_order_and_one_at_a_time_does_no
 
 
 def test_replicas_false_keeps_one_frame_at_a_time(context, spin, bikes, tmp_path) -> None:
-    node = make_node(context, write_person_config(tmp_path), replicas=False, diagnostics_period=0.2)
-    probe = Probe(context)
-    results = probe.listen(ModelResult, f"{NODE}/person/result")
-    diagnostics = probe.listen(DiagnosticArray, "/diagnostics")
-    spin(node, probe.node, threads=node.executor_threads + 2)
-    publisher = probe.publisher(Image, "/cam", reliable=True)
-    assert wait_for(lambda: publisher.get_subscription_count() > 0)
+    node, publisher, results, diagnostics = running(context, spin, tmp_path, replicas=False)
     got = closed_loop(publisher, results, bikes, in_flight=2, first_sec=100)
     assert [m.header.stamp.sec for m in got] == list(range(100, 100 + len(bikes)))
     time.sleep(0.3)
