@@ -102,7 +102,7 @@ def test_frames_that_back_up_run_side_by_side_in_order_and_one_at_a_time_does_no
     assert replicas.runs - used <= CALM_FRAMES, "one frame at a time stayed on the replicas"
     assert node.pipeline is not None
     assert node.pipeline.current.pipeline.stats().frames_dropped == 0
-    expected = f"person: {replicas.size} built, {replicas.runs} inferences on them (2 at once at most)"
+    expected = f"person: {replicas.size} built, {replicas.runs} inferences on them ({replicas.peak} at once at most)"
     assert wait_for(lambda: published(diagnostics) == expected), published(diagnostics)
 
 

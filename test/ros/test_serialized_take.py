@@ -95,8 +95,8 @@ def test_received_ns_is_when_the_message_reached_this_process(context) -> None:
     publisher = Probe(context).publisher(Image, "/taker/when", reliable=True)
     before = time.time_ns()
     publisher.publish(image_message(frames(1)[0], "bgr8", "cam", 1))
-    time.sleep(0.3)  # the message waits: it was received well before it is taken
+    time.sleep(0.5)  # the message waits: it was received well before it is taken
     taken_at = time.time_ns()
     assert take_all(lambda s: take_waiting(s, taker), ours, 1)
-    assert before <= taker.received_ns <= taken_at - 200_000_000, (before, taker.received_ns, taken_at)
+    assert before <= taker.received_ns <= taken_at - 100_000_000, (before, taker.received_ns, taken_at)
     node.destroy_node()
