@@ -203,10 +203,14 @@ class PendingFrames:
                     self._starter_thread = None
 
     def _next_to_start(self) -> tuple[_Ticket, FrameContext | None]:
-        """The oldest frame not started, and its context (None when dropped); caller holds the lock."""
+        """The oldest frame not started, and its context (None when dropped: else the caller starts it,
+        ``_start``); caller holds the lock."""
         ticket = self._to_start.popleft()
         ctx, ticket.ctx = ticket.ctx, None
-        return ticket, None if ticket.dropped else ctx
+        if ticket.dropped:
+            return ticket, None
+        self._running += 1  # its result is not out until ``_start``'s ``ended``
+        return ticket, ctx
 
     def _start(self, ticket: _Ticket, ctx: FrameContext) -> None:
         """Hand the frame to the runner; its future, once done, completes the ticket.
@@ -222,8 +226,6 @@ class PendingFrames:
                 self._result_ns = time.time_ns()
             self._wake(future)
 
-        with self._cond:
-            self._running += 1
         try:
             self._starter.start(ctx, ticket.cancel, on_done=ended)
         except Exception as error:  # closed meanwhile, or a bug: the frame fails, the stream goes on

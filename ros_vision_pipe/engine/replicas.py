@@ -6,7 +6,7 @@ person detector at 77-79 inferences/s; two one-thread sessions, each on a frame 
 between operators, two inferences side by side do not. ``Replicas`` holds such sessions and one
 thread for each, which runs the inference it is handed on its own session.
 
-The direct path uses replicas only while frames back up (stages.py, "overlap"): one frame at a time
+The direct path uses replicas only while frames back up (overlap.py): one frame at a time
 keeps the model's multi-threaded session, which gives the lowest latency.
 
 A replica thread holds its ``Replicas`` only while it runs an inference: once the model is gone

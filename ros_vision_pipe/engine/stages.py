@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
 from functools import partial
@@ -27,9 +26,9 @@ from ros_vision_pipe.engine.context import FrameContext
 from ros_vision_pipe.engine.errors import EngineError, PipelineClosedError, frame_suffix
 from ros_vision_pipe.engine.inflight import Requests, collect_outputs, in_flight_window, start_inference
 from ros_vision_pipe.engine.model import Model, Prepared
+from ros_vision_pipe.engine.overlap import Overlap
 from ros_vision_pipe.engine.queues import LaneQueue, QueueClosedError
 from ros_vision_pipe.engine.records import ModelOutcome, OverflowPolicy, ResultStatus
-from ros_vision_pipe.engine.replicas import Replicas
 from ros_vision_pipe.engine.stats import StatsCollector
 from ros_vision_pipe.engine.threads import lower_thread_priority
 
@@ -37,8 +36,6 @@ _LOG = logging.getLogger("ros_vision_pipe.engine")
 
 #: Time ``close`` waits for the threads of all the stages it stops, seconds.
 JOIN_TIMEOUT_S = 1.0
-#: Frames in a row that find the model free before frames that backed up stop overlapping.
-CALM_FRAMES = 3
 
 
 class ModelJob:
@@ -119,15 +116,9 @@ class ModelStages:
         self._direct = 0  # direct jobs queued or running (start_direct)
         #: Called when a direct job ends (the owner starts the next frame then).
         self.room: Callable[[], None] | None = None
-        #: Direct path: while frames back up, run their inferences side by side on the model's
-        #: replicas (replicas.py) when it has them ("Overlap" below). Set by the mode.
-        self.overlap = False
-        self._overlapping = False
-        self._calm = 0  # frames in a row that found the model free (``free_for_frame``)
-        self._replica_lock = threading.Lock()
-        self._replicas_stopped = False
-        self._replica_jobs = 0  # jobs sent to a replica and not ended: later frames follow them (frame order)
-        self._on_replicas: deque[ModelJob] = deque()  # direct jobs whose inference is on a replica, in frame order
+        #: Direct path: while frames back up, their inferences side by side on the model's replicas
+        #: (overlap.py); the mode sets ``overlap.enabled``.
+        self.overlap = Overlap(model, self._finish_replica, self._end_closed)
         self._threads = [
             threading.Thread(target=self._guarded, args=(self.inbox, self._preprocess, self._to_infer),
                              name=f"vp-{model.name}-pre", daemon=True),
@@ -190,8 +181,7 @@ class ModelStages:
         try:
             future = self.model.run_task(partial(self._run_direct, job))
         except RuntimeError:  # the task runner is closed
-            self._direct_ended()
-            self._close_job(job)
+            self._end_closed(job)
             return
         future.add_done_callback(partial(self._direct_cancelled, job))
 
@@ -202,10 +192,11 @@ class ModelStages:
                 self._close_job(job)
                 return
             self._step(job, self._preprocess)
-            replicas = self._replicas_for(job)
+            replicas = self.overlap.replicas_for(job)
             if replicas is not None:
-                ended = False  # ``_replica_done`` queues the rest of the job
-                self._send_to_replica(job, replicas)
+                ended = False  # the overlap queues the rest of the job (``_finish_replica``)
+                if not self.overlap.send(job, replicas):  # stopped meanwhile
+                    self._end_closed(job)
                 return
             for each in (self._infer, self._postprocess):
                 self._step(job, each)
@@ -220,76 +211,15 @@ class ModelStages:
         if outputs is not None:
             self.model.collect_frame(outputs, job.ctx)  # off the result's path
 
-    # -- overlap: frames that back up run their inferences side by side ------------------
-    #
-    # A direct job normally runs preprocess, inference and postprocess as one task, one frame of the
-    # model at a time. When frames back up (one comes in before the last result is out: ``backlog``,
-    # from ``PendingFrames``) and the session has replicas (replicas.py), the task runs preprocess
-    # and hands the inference to a free replica; the model's task queue is then free for the next
-    # frame's preprocess. When an inference ends, the rest of its job (postprocess, result) is queued
-    # on the model's task queue as a task of its own, in frame order; a frame that starts while
-    # frames ahead of it are on replicas goes to a replica too. The script's functions thus still run
-    # one at a time and in frame order. After ``CALM_FRAMES`` frames in a row found the model free,
-    # frames run whole again.
-
-    def _replicas_for(self, job: ModelJob) -> Replicas | None:
-        """The replicas ``job``'s inference goes to (None: the job runs whole). Runs in the model's
-        task, like ``_finish_replica``: the count of jobs on replicas is stable meanwhile."""
-        if not job.pending:
-            return None
-        if self._replica_jobs:  # frames ahead of this one are still on replicas: it follows them, in order
-            return self.model.replicas(start=False)
-        return self.model.replicas() if self._overlapping else None
+    # -- overlap (overlap.py): frames that back up run their inferences side by side -----------
 
     def backlog(self) -> None:
-        """A frame came in before the previous one's result was out: overlap frames (when allowed)."""
-        if self.overlap:
-            self._calm = 0
-            self._overlapping = self.model.replicas() is not None  # the first call starts building them
+        """A frame came in before the previous one's result was out (``Overlap.backlog``)."""
+        self.overlap.backlog()
 
     def free_for_frame(self) -> bool:
-        """Direct path: whether a frame started now would run at once (see ``backlog``)."""
-        busy = self._direct
-        if busy == 0:
-            if self._overlapping:
-                self._calm += 1
-                self._overlapping = self._calm < CALM_FRAMES
-            return True
-        replicas = self.model.replicas() if self._overlapping else None
-        return replicas is not None and busy < replicas.size
-
-    def _send_to_replica(self, job: ModelJob, replicas: Replicas) -> None:
-        assert job.prepared is not None
-        sent = time.perf_counter()
-        with self._replica_lock:
-            if self._replicas_stopped:  # ``stop`` ran: nothing more starts on a replica
-                replica = None
-            else:
-                self._replica_jobs += 1
-                self._on_replicas.append(job)
-                replica = job.replica = self.model.infer_on_replica(replicas, job.prepared, job.ctx.frame_id)
-        if replica is None:
-            self._direct_ended()
-            self._close_job(job)
-            return
-        replica.add_done_callback(partial(self._replica_done, job, sent))
-
-    def _replica_done(self, job: ModelJob, sent: float, _: Future[list[Any]]) -> None:
-        """In the replica's thread: queue the rest of each job whose inference ended, in frame order."""
-        job.elapsed += time.perf_counter() - sent
-        closed: list[ModelJob] = []
-        with self._replica_lock:  # held while queueing: the tasks go in frame order
-            while self._on_replicas and _inferred(self._on_replicas[0]):
-                ready = self._on_replicas.popleft()
-                try:
-                    future = self.model.run_task(partial(self._finish_replica, ready))
-                except RuntimeError:  # the task runner is closed
-                    closed.append(ready)
-                    continue
-                future.add_done_callback(partial(self._replica_cancelled, ready))
-        for ready in closed:
-            self._replica_ended()
-            self._close_job(ready)
+        """Direct path: whether a frame started now would run at once (``Overlap.room``)."""
+        return self.overlap.room(self._direct)
 
     def _finish_replica(self, job: ModelJob) -> None:
         """On the model's task queue: postprocess a job whose inference ran on a replica, and end it."""
@@ -301,17 +231,8 @@ class ModelStages:
                 self._step(job, each)
             self._end_direct(job)
         finally:
-            self._replica_ended()
-
-    def _replica_cancelled(self, job: ModelJob, future: Future[None]) -> None:
-        if future.cancelled():  # the task runner closed before ``_finish_replica`` ran
-            self._replica_ended()
-            self._close_job(job)
-
-    def _replica_ended(self) -> None:
-        with self._replica_lock:
-            self._replica_jobs -= 1
-        self._direct_ended()
+            self.overlap.ended()
+            self._direct_ended()
 
     @staticmethod
     def _collect_replica(job: ModelJob) -> None:
@@ -321,8 +242,12 @@ class ModelStages:
 
     def _direct_cancelled(self, job: ModelJob, future: Future[None]) -> None:
         if future.cancelled():  # the task runner closed before the task ran
-            self._direct_ended()
-            self._close_job(job)
+            self._end_closed(job)
+
+    def _end_closed(self, job: ModelJob) -> None:
+        """End a direct job that cannot run (the task runner or the stages closed)."""
+        self._direct_ended()
+        self._close_job(job)
 
     def _direct_ended(self) -> None:
         with self._threads_lock:
@@ -448,10 +373,7 @@ class ModelStages:
         for queue in (self.inbox, self._to_infer, self._to_post):
             for job in queue.close():
                 self._close_job(job)
-        with self._replica_lock:
-            self._replicas_stopped = True
-        for future in self._on_replica_futures():
-            future.cancel()  # only one no replica has started: ``_replica_done`` ends its job
+        self.overlap.stop()
 
     def join(self, deadline: float) -> None:
         """Wait until ``deadline`` (``time.monotonic()``) for the threads to end (after ``stop``), and
@@ -460,13 +382,9 @@ class ModelStages:
         for thread in self._threads:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        running = self._on_replica_futures()
+        running = self.overlap.running()
         if running:
             wait(running, max(0.0, deadline - time.monotonic()))
-
-    def _on_replica_futures(self) -> list[Future[list[Any]]]:
-        with self._replica_lock:
-            return [job.replica for job in self._on_replicas if job.replica is not None]
 
     def close(self, deadline: float | None = None) -> None:
         """``stop``, then ``join`` within a second (an inference in progress finishes first)."""
@@ -477,11 +395,6 @@ class ModelStages:
     def alive(self) -> bool:
         """Whether any of the three threads is still running."""
         return any(thread.is_alive() for thread in self._threads)
-
-
-def _inferred(job: ModelJob) -> bool:
-    """Whether ``job``'s inference on a replica has ended."""
-    return job.replica is not None and job.replica.done()
 
 
 def close_all(stages: Iterable[ModelStages]) -> None:

@@ -20,10 +20,10 @@ import pytest
 
 from ros_vision_pipe.engine.cores import FreeCores, available_cores, shared_free_cores
 from ros_vision_pipe.engine.errors import InferenceError
+from ros_vision_pipe.engine.overlap import CALM_FRAMES
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult
 from ros_vision_pipe.engine.replicas import Replicas
-from ros_vision_pipe.engine.stages import CALM_FRAMES
 
 REPO = Path(__file__).resolve().parents[2]
 SINGLE = REPO / "bench" / "configs" / "single_person.lua"

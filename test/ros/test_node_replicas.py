@@ -16,8 +16,8 @@ from runtime_support import write_person_config
 from sensor_msgs.msg import Image
 
 from ros_vision_pipe.engine.cores import FreeCores, available_cores
+from ros_vision_pipe.engine.overlap import CALM_FRAMES
 from ros_vision_pipe.engine.replicas import Replicas
-from ros_vision_pipe.engine.stages import CALM_FRAMES
 from ros_vision_pipe.ros.node import PipelineNode
 
 pytestmark = pytest.mark.skipif(available_cores() < 2, reason="replicas are for machines of 2+ cores")

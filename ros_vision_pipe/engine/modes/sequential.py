@@ -57,7 +57,7 @@ class SequentialMode:
         # model is busy, so frames not yet started stay pending, where drop_oldest can drop them.
         self._stages = [ModelStages(model, stats, max_queue_size=1) for model in models]
         # one model alone on the direct path: frames that back up overlap on its replicas
-        self._stages[0].overlap = direct and replicas and len(self._stages) == 1
+        self._stages[0].overlap.enabled = direct and replicas and len(self._stages) == 1
 
     def has_room(self) -> bool:
         """Direct path: whether the first model is free to take a frame now (with replicas: while
