@@ -147,9 +147,9 @@ class ReplicaBuilder:
         try:
             sessions = [self._make() for _ in range(self._count)]
         except Exception as error:  # the model loaded once already: memory, most likely
-            self.failed = f"{type(error).__name__}: {error}"
-            _LOG.warning("model %r: replicas not built (%s); frames run one at a time", self._model,
-                         self.failed)
+            failed = f"{type(error).__name__}: {error}"
+            _LOG.warning("model %r: replicas not built (%s); frames run one at a time", self._model, failed)
+            self.failed = failed  # set once the warning is out
             return
         self.replicas = Replicas(sessions, self._names, self._model)
         _LOG.info("model %r: frames back up; %d one-thread replicas built in %.2f s, their inferences now run "

@@ -7,6 +7,7 @@ side, while the script's functions stay one at a time and in frame order.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from ros_vision_pipe.engine.errors import InferenceError
 from ros_vision_pipe.engine.overlap import CALM_FRAMES
 from ros_vision_pipe.engine.pipeline import Pipeline
 from ros_vision_pipe.engine.records import FrameResult
-from ros_vision_pipe.engine.replicas import Replicas
+from ros_vision_pipe.engine.replicas import ReplicaBuilder, Replicas
 
 REPO = Path(__file__).resolve().parents[2]
 SINGLE = REPO / "bench" / "configs" / "single_person.lua"
@@ -222,3 +223,18 @@ def test_with_a_core_busy_elsewhere_frames_that_back_up_stay_one_at_a_time(
         hog.wait()
     assert [r.frame_id for r in results] == list(range(12)) and all(r.error is None for r in results)
     assert pipeline.models["person"].replicas(start=False) is None
+
+
+def test_replicas_that_cannot_be_built_are_logged_naming_the_model_and_never_retried(caplog) -> None:
+    def out_of_memory() -> Any:
+        raise MemoryError("cannot allocate the session")
+
+    builder = ReplicaBuilder(out_of_memory, 2, ["detection_boxes:0"], "person")
+    with caplog.at_level(logging.WARNING, logger="ros_vision_pipe.engine"):
+        assert builder.get() is None  # building starts in the background
+        deadline = time.monotonic() + 10
+        while builder.failed is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert builder.failed == "MemoryError: cannot allocate the session"
+    assert "model 'person': replicas not built (MemoryError: cannot allocate the session)" in caplog.text
+    assert builder.get() is None and builder.replicas is None  # frames run whole from then on
